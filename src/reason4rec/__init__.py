@@ -1,0 +1,4 @@
+"""reason4rec
+"""
+
+__version__ = "0.1"

@@ -1,0 +1,1 @@
+"""Review data: readers, the synthetic review world, filtering, splits and history windows."""

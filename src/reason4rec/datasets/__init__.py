@@ -1,0 +1,1 @@
+"""Custom Kedro datasets: the raw review source and adapter checkpoints."""

@@ -1,0 +1,30 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import clean, collect_rejects, split, window_and_k_core
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(clean, "raw_reviews", ["interactions_clean", "clean_rejects"], name="clean_reviews"),
+            Node(
+                window_and_k_core,
+                ["interactions_clean", "params:ingest"],
+                ["interactions_5core", "k_core_rejects"],
+                name="filter_time_window_and_k_core",
+            ),
+            Node(
+                split,
+                ["interactions_5core", "params:ingest"],
+                ["interactions_train", "interactions_valid", "interactions_test", "dataset_stats", "split_rejects"],
+                name="split_chronologically",
+            ),
+            Node(
+                collect_rejects,
+                ["clean_rejects", "k_core_rejects", "split_rejects"],
+                "ingest_rejects",
+                name="collect_rejects",
+            ),
+        ],
+        tags=["ingest_5core"],
+    )

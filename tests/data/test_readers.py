@@ -1,0 +1,75 @@
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from reason4rec.data.readers import ReviewFileError, read_amazon_reviews, read_titles, read_yelp_reviews
+from reason4rec.datasets.review_source import ReviewSourceDataset
+
+
+def write_lines(path, lines, compress=False):
+    data = b"".join(line if isinstance(line, bytes) else (line + "\n").encode() for line in lines)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+AMAZON_2014 = {"reviewerID": "A1", "asin": "B1", "overall": 5.0, "reviewText": "Great strings.", "summary": "good", "unixReviewTime": 1393545600}
+AMAZON_2018_NO_TEXT = {"reviewerID": "A2", "asin": "B1", "overall": 4.0, "summary": "ok", "unixReviewTime": 1393545700}
+AMAZON_2023 = {"user_id": "U9", "parent_asin": "P1", "asin": "X1", "rating": 3.0, "title": "meh", "text": "Fine.", "timestamp": 1600000000123}
+
+
+def test_amazon_releases_map_to_common_schema(tmp_path):
+    path = write_lines(tmp_path / "r.json.gz", [json.dumps(AMAZON_2014), json.dumps(AMAZON_2018_NO_TEXT), json.dumps(AMAZON_2023)], compress=True)
+    frame = read_amazon_reviews(path)
+    assert frame["user_id"].tolist() == ["A1", "A2", "U9"]
+    assert frame["item_id"].tolist() == ["B1", "B1", "P1"]
+    assert frame["rating"].tolist() == [5.0, 4.0, 3.0]
+    assert frame["timestamp"].tolist() == [1393545600, 1393545700, 1600000000]  # 2023 is milliseconds
+    assert frame.loc[0, "review"] == "Great strings." and pd.isna(frame.loc[1, "review"])
+    assert frame["reject_reason"].isna().all()
+    assert frame["line_number"].tolist() == [1, 2, 3]
+
+
+def test_yelp_reviews_and_business_names(tmp_path):
+    reviews = write_lines(tmp_path / "review.json", [json.dumps({"user_id": "u", "business_id": "b", "stars": 4, "text": "Tasty.", "date": "2021-03-04 05:06:07"})])
+    business = write_lines(tmp_path / "business.json", [json.dumps({"business_id": "b", "name": "Cafe Blue"})])
+    frame = ReviewSourceDataset(source="yelp", reviews_path=str(reviews), metadata_path=str(business)).load()
+    assert frame.loc[0, ["user_id", "item_id", "rating", "title"]].tolist() == ["u", "b", 4, "Cafe Blue"]
+    assert frame.loc[0, "timestamp"] == 1614834367
+
+
+def test_2014_metadata_python_literals_and_2018_json(tmp_path):
+    literal = write_lines(tmp_path / "meta14.json.gz", ["{'asin': 'B1', 'title': 'Guitar Strings', 'price': 3.5}", "{'asin': 'B2', 'categories': [['x']]}"], compress=True)
+    assert read_titles(literal, ("asin",), "title") == {"B1": "Guitar Strings"}
+    modern = write_lines(tmp_path / "meta23.jsonl", [json.dumps({"parent_asin": "P1", "title": "Album"}), "not a line"])
+    assert read_titles(modern, ("parent_asin", "asin"), "title") == {"P1": "Album"}
+
+
+def test_unreadable_lines_are_marked_not_dropped(tmp_path):
+    path = write_lines(tmp_path / "r.json", [json.dumps(AMAZON_2014), "{not json", b"\xff\xfe broken utf8\n", "", "[1, 2]"])
+    frame = read_amazon_reviews(path)
+    assert frame["reject_reason"].fillna("ok").tolist() == ["ok", "malformed_line", "invalid_utf8", "malformed_line"]
+    assert frame["line_number"].tolist() == [1, 2, 3, 5]
+
+
+def test_truncated_gzip_names_file_and_progress(tmp_path):
+    data = gzip.compress(("\n".join(json.dumps(AMAZON_2014) for _ in range(2000)) + "\n").encode())
+    path = tmp_path / "cut.json.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReviewFileError, match=r"cut\.json\.gz is truncated or corrupt: read \d+ complete lines"):
+        read_amazon_reviews(path)
+
+
+def test_missing_file_names_path(tmp_path):
+    with pytest.raises(ReviewFileError, match="Review file not found: .*nowhere.json"):
+        read_amazon_reviews(tmp_path / "nowhere.json")
+
+
+def test_source_dataset_rejects_bad_configuration():
+    from kedro.io import DatasetError
+
+    with pytest.raises(DatasetError, match="Unknown review source"):
+        ReviewSourceDataset(source="netflix")
+    with pytest.raises(DatasetError, match="needs reviews_path"):
+        ReviewSourceDataset(source="amazon")
