@@ -28,3 +28,38 @@ def musical_instruments() -> Path:
     if not MUSICAL_INSTRUMENTS.is_file():
         pytest.skip(f"real data not present at {MUSICAL_INSTRUMENTS}")
     return MUSICAL_INSTRUMENTS
+
+TINY_BASE_PARAMS = {
+    "base_model": "tiny",
+    "bf16": False,  # fp32, so batched and one-by-one results compare at 1e-5
+    "tiny": {
+        "seed": 0,
+        "vocab_size": 600,
+        "architecture": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "max_position_embeddings": 512},
+        "pretraining": {"batch_size": 16, "epochs": 3, "learning_rate": 1.0e-2, "logging_steps": 5, "bf16": False},
+    },
+}
+
+LORA_HYPER = {
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "learning_rate": 1.0e-2,
+    "epochs": 6,
+    "batch_size": 8,
+    "max_length": 256,
+    "logging_steps": 2,
+    "bf16": False,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_base():
+    from reason4rec.data.synthetic import generate_review_world
+    from reason4rec.llm.engine import build_base_model
+
+    world = generate_review_world(SMOKE_WORLD)
+    # As in the pipeline, the corpus holds the reviews, titles and the prompts' own wording.
+    prompts = [f"The album is {w}. Rate it. Predicted Rating: {k}.0" for k, w in enumerate(["awful", "poor", "okay", "good", "superb"], 1)]
+    texts = (world["review"] + " " + world["title"]).tolist() + prompts * 20 + ["Say something. Melody melody melody."] * 20
+    return build_base_model(texts, TINY_BASE_PARAMS)

@@ -1,0 +1,130 @@
+"""Versioned model folders in the catalog: the base model and LoRA adapter checkpoints.
+
+Each version is a folder ``<filepath>/<version>/<name>/``. Adapters use PEFT's
+own format (``adapter_config.json``, ``adapter_model.safetensors``), so plain
+``peft`` and vLLM's LoRA support load them; ``training_metadata.json`` sits
+beside them and is what kedro-viz previews.
+
+Writes are atomic in effect on any fsspec filesystem: files are written first
+and the ``_COMPLETE`` marker last, and a version without the marker does not
+exist for ``load``, ``exists`` or "latest", so a crash mid-save never leaves
+a version that later loads half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import fsspec
+from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io.core import get_filepath_str, get_protocol_and_path
+from kedro_datasets._typing import JSONPreview
+from peft import LoraConfig
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact
+
+COMPLETE_MARKER = "_COMPLETE"
+METADATA_FILE = "training_metadata.json"
+
+
+class _VersionedFolderDataset(AbstractVersionedDataset):
+    """Shared mechanics: write a folder locally, upload it, then mark it complete."""
+
+    def __init__(self, filepath: str, version: Version | None = None, metadata: dict[str, Any] | None = None, fs_args: dict | None = None):
+        protocol, path = get_protocol_and_path(filepath, version)
+        self._protocol = protocol
+        self._fs = fsspec.filesystem(protocol, **(fs_args or {}))
+        self.metadata = metadata
+        super().__init__(
+            filepath=PurePosixPath(path),
+            version=version,
+            exists_function=lambda p: self._fs.exists(f"{p}/{COMPLETE_MARKER}"),
+            glob_function=self._fs.glob,
+        )
+
+    def _full(self, path: PurePosixPath) -> str:
+        return get_filepath_str(path, self._protocol)
+
+    def _write_files(self, data: Any, folder: Path) -> None:
+        raise NotImplementedError
+
+    def _read_files(self, folder: str) -> Any:
+        raise NotImplementedError
+
+    def save(self, data: Any) -> None:
+        target = self._full(self._get_save_path())
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch)
+            self._write_files(data, folder)
+            self._fs.makedirs(target, exist_ok=True)
+            for file in sorted(folder.iterdir()):
+                self._fs.put_file(str(file), f"{target}/{file.name}")
+        with self._fs.open(f"{target}/{COMPLETE_MARKER}", "w") as marker:
+            marker.write("complete\n")
+        self._fs.invalidate_cache(target)
+
+    def load(self) -> Any:
+        source = self._full(self._get_load_path())
+        if not self._fs.exists(f"{source}/{COMPLETE_MARKER}"):
+            raise DatasetError(f"{source} is not a complete checkpoint (no {COMPLETE_MARKER} marker): it was never finished writing")
+        if self._protocol == "file":
+            return self._read_files(source)
+        with tempfile.TemporaryDirectory() as scratch:
+            self._fs.get(f"{source}/", scratch, recursive=True)
+            return self._read_files(scratch)
+
+    def _exists(self) -> bool:
+        return self._fs.exists(f"{self._full(self._get_load_path())}/{COMPLETE_MARKER}")
+
+    def read_metadata(self) -> dict[str, Any]:
+        with self._fs.open(f"{self._full(self._get_load_path())}/{METADATA_FILE}") as handle:
+            return json.load(handle)
+
+    def preview(self) -> JSONPreview:
+        """The training metadata, for kedro-viz."""
+        return JSONPreview(json.dumps(self.read_metadata()))
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "protocol": self._protocol, "version": self._version}
+
+
+class AdapterDataset(_VersionedFolderDataset):
+    """A LoRA adapter checkpoint in PEFT's folder format plus ``training_metadata.json``."""
+
+    def _write_files(self, data: AdapterArtifact, folder: Path) -> None:
+        config = data.config
+        config.base_model_name_or_path = data.metadata.get("base_model")
+        config.save_pretrained(str(folder))
+        save_file({k: v.contiguous() for k, v in data.state_dict.items()}, str(folder / "adapter_model.safetensors"))
+        (folder / METADATA_FILE).write_text(json.dumps(data.metadata, indent=2, default=str))
+
+    def _read_files(self, folder: str) -> AdapterArtifact:
+        config = LoraConfig.from_pretrained(folder)
+        state = load_file(f"{folder}/adapter_model.safetensors")
+        metadata = json.loads(Path(folder, METADATA_FILE).read_text())
+        return AdapterArtifact(config, state, metadata)
+
+
+class BaseModelDataset(_VersionedFolderDataset):
+    """The shared base model: for ``tiny``, its weights and tokenizer in Hugging Face
+    format; for a hub id or path, only the reference (the weights stay where they are)."""
+
+    def _write_files(self, data: BaseModelArtifact, folder: Path) -> None:
+        if data.model is not None:
+            data.model.save_pretrained(str(folder))
+            data.tokenizer.save_pretrained(str(folder))
+        (folder / METADATA_FILE).write_text(json.dumps({"name_or_path": data.name_or_path, **data.metadata}, indent=2, default=str))
+
+    def _read_files(self, folder: str) -> BaseModelArtifact:
+        metadata = json.loads(Path(folder, METADATA_FILE).read_text())
+        name = metadata.pop("name_or_path")
+        if not Path(folder, "config.json").exists():
+            return BaseModelArtifact(name, metadata=metadata)
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        return BaseModelArtifact(name, model, tokenizer, metadata)

@@ -1,0 +1,120 @@
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from reason4rec.llm.engine import (
+    RATING_PREFIX,
+    Engine,
+    chat_prompt,
+    encode_sft_example,
+    expected_rating,
+    rating_token_ids,
+    train_adapter,
+)
+from tests.conftest import LORA_HYPER, TINY_BASE_PARAMS
+
+
+def rating_examples(n=96):
+    """A learnable task: the word in the prompt decides the rating."""
+    words = {1: "awful", 2: "poor", 3: "okay", 4: "good", 5: "superb"}
+    rows = [(f"The album is {words[1 + i % 5]}. Rate it.", f"{RATING_PREFIX}{1 + i % 5}.0") for i in range(n)]
+    return pd.DataFrame(rows, columns=["prompt", "response"])
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_base):
+    return train_adapter(tiny_base, rating_examples(), LORA_HYPER, "predictor", TINY_BASE_PARAMS)
+
+
+@pytest.fixture(scope="module")
+def echo(tiny_base):
+    rows = pd.DataFrame({"prompt": ["Say something."] * 48, "response": ["Melody melody melody."] * 48})
+    return train_adapter(tiny_base, rows, LORA_HYPER, "echo", TINY_BASE_PARAMS)[0]
+
+
+def test_training_lowers_the_loss_and_records_metadata(predictor):
+    adapter, curve = predictor
+    assert curve["loss"].iloc[-1] < 0.5 * curve["loss"].iloc[0]
+    assert adapter.metadata["training_examples"] == 96 and adapter.metadata["final_loss"] == pytest.approx(curve["loss"].iloc[-1])
+    assert any("lora_A" in key for key in adapter.state_dict)
+
+
+def test_trained_predictor_ranks_ratings(tiny_base, predictor):
+    engine = Engine(tiny_base, {"predictor": predictor[0]}, TINY_BASE_PARAMS)
+    scores = engine.score_ratings(["The album is awful. Rate it.", "The album is superb. Rate it."], "predictor")
+    assert scores[0] + 1.0 < scores[1]
+
+
+def test_response_only_masking(tiny_base):
+    tokenizer = tiny_base.tokenizer
+    example = encode_sft_example(tokenizer, "Rate this.", "Predicted Rating: 4.0", max_length=128)
+    prompt_len = len(tokenizer(chat_prompt(tokenizer, "Rate this."), add_special_tokens=False)["input_ids"])
+    assert example["labels"][:prompt_len] == [-100] * prompt_len
+    assert example["labels"][prompt_len:] == example["input_ids"][prompt_len:]
+    assert tokenizer.decode(example["input_ids"][prompt_len:]).startswith("Predicted Rating: 4.0")
+    assert example["input_ids"][-2] == tokenizer.eos_token_id  # the end-of-turn token is learned too
+
+
+def test_rating_digits_are_single_tokens_after_the_prefix(tiny_base):
+    ids = rating_token_ids(tiny_base.tokenizer)
+    assert len(set(ids)) == 5
+    assert [tiny_base.tokenizer.decode([i]) for i in ids] == ["1", "2", "3", "4", "5"]
+
+
+def test_logit_weighted_decoding_is_the_softmax_expectation():
+    logits = torch.tensor([[0.1, 2.0, -1.0, 0.5, 1.5, 3.0, 0.0]])
+    rating_ids = [1, 2, 3, 4, 5]
+    weights = [math.exp(v) for v in [2.0, -1.0, 0.5, 1.5, 3.0]]
+    by_hand = sum(k * w for k, w in zip(range(1, 6), weights)) / sum(weights)
+    assert expected_rating(logits, rating_ids, torch.arange(1, 6, dtype=torch.float32)).item() == pytest.approx(by_hand, abs=1e-6)
+
+
+def test_batched_equals_one_by_one(tiny_base, predictor):
+    engine = Engine(tiny_base, {"predictor": predictor[0]}, TINY_BASE_PARAMS)
+    prompts = [f"The album is {'good ' * n}okay. Rate it." for n in range(6)]  # different lengths: real left padding
+    batched = engine.score_ratings(prompts, "predictor", batch_size=6)
+    single = [engine.score_ratings([p], "predictor", batch_size=1)[0] for p in prompts]
+    assert batched == pytest.approx(single, abs=1e-5)
+    generated = engine.generate(prompts, "predictor", max_new_tokens=8, batch_size=6)
+    assert generated == [engine.generate([p], "predictor", max_new_tokens=8)[0] for p in prompts]
+
+
+def test_two_adapters_switch_by_name(tiny_base, predictor, echo):
+    engine = Engine(tiny_base, {"predictor": predictor[0], "echo": echo}, TINY_BASE_PARAMS)
+    prompt = ["Say something."]
+    first = engine.generate(prompt, "predictor", max_new_tokens=8)
+    assert engine.generate(prompt, "echo", max_new_tokens=8)[0]["text"].lower().startswith("melody")
+    assert engine.generate(prompt, "echo", max_new_tokens=8) != first
+    assert engine.generate(prompt, "predictor", max_new_tokens=8) == first
+    assert engine.score_ratings(prompt, "predictor") != engine.score_ratings(prompt, None)
+    with pytest.raises(KeyError, match="no adapter named 'reasoner'"):
+        engine.generate(prompt, "reasoner", max_new_tokens=4)
+
+
+def test_training_resumes_from_its_last_checkpoint(tiny_base, tmp_path):
+    hyper = {**LORA_HYPER, "checkpoint_dir": str(tmp_path), "max_steps": 4, "save_steps": 2, "epochs": 1}
+    examples = rating_examples(32)
+    _, first = train_adapter(tiny_base, examples, {**hyper, "max_steps": 2}, "predictor", TINY_BASE_PARAMS)
+    # Same data and hyperparameters except the step budget: a different run, so no resume.
+    runs = list(tmp_path.iterdir())
+    assert len(runs) == 1 and (runs[0] / "checkpoint-2").is_dir()
+    _, again = train_adapter(tiny_base, examples, {**hyper, "max_steps": 2}, "predictor", TINY_BASE_PARAMS)
+    assert again.empty  # resumed at its final step: nothing left to train, no step logged
+
+
+def test_hub_style_base_loads_from_a_path_and_4bit_falls_back_on_cpu(tmp_path, tiny_base, caplog):
+    from reason4rec.llm.engine import BaseModelArtifact, load_base
+
+    tiny_base.model.save_pretrained(tmp_path)
+    tiny_base.tokenizer.save_pretrained(tmp_path)
+    reference = BaseModelArtifact(str(tmp_path))
+    with caplog.at_level("WARNING"):
+        model, tokenizer = load_base(reference, {"quantization": "4bit", "bf16": False})
+    if not torch.cuda.is_available():
+        assert "quantization=4bit needs CUDA" in caplog.text
+    ids = torch.tensor([[1, 7, 9]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits.cpu(), tiny_base.model(ids).logits, atol=1e-5)
+    assert tokenizer.chat_template == tiny_base.tokenizer.chat_template
