@@ -48,3 +48,9 @@ CONFIG_LOADER_ARGS = {
 # Class that manages the Data Catalog.
 # from kedro.io import DataCatalog
 # DATA_CATALOG_CLASS = DataCatalog
+
+import warnings
+
+# Kedro 1.7 itself calls OmegaConf's deprecated register_new_resolver on every
+# config load; the warning is not actionable for a project.
+warnings.filterwarnings("ignore", message=".*register_new_resolver.*", category=UserWarning)

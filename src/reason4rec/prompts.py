@@ -1,0 +1,185 @@
+"""Every prompt of the method, in one place (the paper's prompt boxes, section 3).
+
+The domain noun ("Digital Music", "Book", "business") comes from parameters.
+Histories are the last 10 earlier interactions in time order; the predictor's
+averages are over all earlier ones (see :mod:`reason4rec.data.history`).
+This module also holds the parsers and guards for what comes back, so the
+format a prompt asks for and the code that reads it live side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SUMMARY_FIELDS = ("Positive Aspects", "Negative Aspects", "User Preference Elements")
+NONE_MARK = "None"
+
+SUMMARIZER_TEMPLATE = """Task: Summarize the reasons behind the given rating of a {domain} based on the customer review.
+
+{domain}: {title}
+Rating: {rating}
+Review: {review}
+
+Analyze the above customer review for the {domain} "{title}" and summarize the reasons behind the given rating of {rating}. Please consider the positive and negative aspects mentioned in the review and provide the keywords of reasons and user preference elements.
+
+Answer in exactly three lines, as in this example:
+Positive Aspects: Catchy Melody, Unique Instrumentation
+Negative Aspects: Repetitive Lyrics, Overuse of Autotune
+User Preference Elements: Harmony, Emotional Resonance"""
+
+USER_HISTORY_HEADER = "### User Review History ###"
+ITEM_HISTORY_HEADER = "### Item Review History by Other Users ###"
+AVERAGES_HEADER = "### Average Past Ratings ###"
+ANALYSIS_HEADER = "### Personalized Recommendation Analysis ###"
+TASK_HEADER = "### Task ###"
+
+REASONER_TASK = (
+    'Analyze whether the user will like the new {domain} "{title}" based on the user\'s preferences and the '
+    "item's features. Provide your rationale in one concise paragraph."
+)
+
+HINT_TEMPLATE = (
+    "Hint: The user actually rated the item {rating} stars. The star ranges from 1 to 5, with 5 being the best. "
+    "Use the hint but don't mention the user's rating in your response."
+)
+
+PREDICTOR_TASK = (
+    'Based on the above information, please predict the user\'s rating for "{title}", (1 being the lowest and 5 '
+    "being highest, directly give the rating without other content.)\n\n"
+    "[Output Format] Predicted Rating: [Rating between 1 and 5]"
+)
+
+RATING_ANSWER_PREFIX = "Predicted Rating: "
+
+# The published filter rejects a reason containing any of these (it would leak the rating).
+FORBIDDEN_IN_REASONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "rating ", "star ", "stars ")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One earlier interaction as prompts show it."""
+
+    title: str
+    positive: str
+    negative: str
+    preferences: str
+    rating: float | None = None
+
+
+def format_rating(rating: float) -> str:
+    return f"{float(rating):.1f}"
+
+
+def summarizer_prompt(domain: str, title: str, rating: float, review: str) -> str:
+    return SUMMARIZER_TEMPLATE.format(domain=domain, title=title, rating=format_rating(rating), review=review)
+
+
+def format_history(entries: Sequence[HistoryEntry], with_ratings: bool) -> str:
+    """Numbered entries, oldest first; the predictor's carry ``, Rating: x.0`` after the title."""
+    if not entries:
+        return "No earlier reviews."
+    blocks = []
+    for number, entry in enumerate(entries, start=1):
+        heading = f"{number}. {entry.title}"
+        if with_ratings:
+            heading += f", Rating: {format_rating(entry.rating)}"
+        blocks.append(
+            f"{heading}\n{SUMMARY_FIELDS[0]}: {entry.positive}\n{SUMMARY_FIELDS[1]}: {entry.negative}\n"
+            f"{SUMMARY_FIELDS[2]}: {entry.preferences}"
+        )
+    return "\n".join(blocks)
+
+
+def reasoner_prompt(domain: str, title: str, user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry], hint_rating: float | None = None) -> str:
+    """The reasoner's prompt; with ``hint_rating`` the hint sentence is appended and nothing else changes."""
+    prompt = (
+        f"{USER_HISTORY_HEADER}\n{format_history(user_history, with_ratings=False)}\n\n"
+        f"{ITEM_HISTORY_HEADER}\n{format_history(item_history, with_ratings=False)}\n\n"
+        f"{TASK_HEADER}\n{REASONER_TASK.format(domain=domain, title=title)}"
+    )
+    if hint_rating is not None:
+        prompt += "\n\n" + HINT_TEMPLATE.format(rating=f"{float(hint_rating):g}")
+    return prompt
+
+
+def predictor_prompt(
+    domain: str,
+    title: str,
+    user_history: Sequence[HistoryEntry],
+    item_history: Sequence[HistoryEntry],
+    user_mean_rating: float,
+    item_mean_rating: float,
+    reason: str | None,
+) -> str:
+    """The predictor's (and the reward model's) prompt. ``reason=None`` removes the
+    analysis section: the paper's "Without Reason" ablation."""
+    analysis = f"{ANALYSIS_HEADER}\n{reason}\n\n" if reason is not None else ""
+    return (
+        f"{USER_HISTORY_HEADER}\n{format_history(user_history, with_ratings=True)}\n\n"
+        f"{ITEM_HISTORY_HEADER}\n{format_history(item_history, with_ratings=True)}\n\n"
+        f"{AVERAGES_HEADER}\n"
+        f"User's Average Rating (all previous ratings): {_mean(user_mean_rating)}\n"
+        f"Item's Average Rating (all ratings by other users): {_mean(item_mean_rating)}\n\n"
+        f"{analysis}{TASK_HEADER}\n{PREDICTOR_TASK.format(title=title)}"
+    )
+
+
+def rating_answer(rating: float) -> str:
+    """The predictor's training target, as the published code writes it."""
+    return f"{RATING_ANSWER_PREFIX}{format_rating(rating)}"
+
+
+def _mean(value: float) -> str:
+    return "unknown" if value is None or math.isnan(value) else f"{value:.1f}"
+
+
+# ---------------------------------------------------------------- reading answers
+
+_FIELD_PATTERN = re.compile(
+    r"^\W*(positive aspects|negative aspects|user preference elements)\W*:\s*(.*)$", re.IGNORECASE
+)
+
+
+def parse_summary(text: str) -> dict[str, str] | None:
+    """The three fields of an aspect-preference summary, or None if any is missing.
+
+    Tolerates markdown bold, bullets and case; keeps the first occurrence of each field.
+    """
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _FIELD_PATTERN.match(line.strip().replace("**", ""))
+        if match:
+            name = next(f for f in SUMMARY_FIELDS if f.lower() == match.group(1).lower())
+            fields.setdefault(name, match.group(2).strip().strip("*").strip() or NONE_MARK)
+    if len(fields) != 3:
+        return None
+    return {"positive": fields[SUMMARY_FIELDS[0]], "negative": fields[SUMMARY_FIELDS[1]], "preferences": fields[SUMMARY_FIELDS[2]]}
+
+
+def format_summary(positive: Sequence[str], negative: Sequence[str], preferences: Sequence[str]) -> str:
+    def join(items: Sequence[str]) -> str:
+        return ", ".join(items) if items else NONE_MARK
+
+    return f"{SUMMARY_FIELDS[0]}: {join(positive)}\n{SUMMARY_FIELDS[1]}: {join(negative)}\n{SUMMARY_FIELDS[2]}: {join(preferences)}"
+
+
+def reveals_rating(reason: str) -> bool:
+    """True when a reason contains a word the published filter forbids (case-insensitive)."""
+    lowered = reason.lower() + " "
+    return any(word in lowered for word in FORBIDDEN_IN_REASONS)
+
+
+def split_sections(prompt: str) -> dict[str, str]:
+    """The ``### Header ###`` sections of a reasoner or predictor prompt, by header."""
+    sections: dict[str, str] = {}
+    current = None
+    for line in prompt.splitlines():
+        if line.startswith("### ") and line.endswith(" ###"):
+            current = line
+            sections[current] = ""
+        elif current is not None:
+            sections[current] += line + "\n"
+    return {k: v.strip() for k, v in sections.items()}
