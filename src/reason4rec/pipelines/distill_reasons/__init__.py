@@ -1,4 +1,4 @@
-"""distill_reasons: not built yet (see the project's issues)."""
+"""distill_reasons: see nodes.py."""
 
 from .pipeline import create_pipeline
 

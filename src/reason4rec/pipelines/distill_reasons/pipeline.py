@@ -1,6 +1,17 @@
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import distill
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Empty until its issue lands; registered now so the pipeline names are stable."""
-    return Pipeline([], tags=["distill_reasons"])
+    return Pipeline(
+        [
+            Node(
+                distill,
+                ["reasoner_contexts", "base_model", "reward_model_adapter", "teacher", "params:domain", "params:llm.base", "params:distill_reasons"],
+                ["distilled_reasons", "teacher_usage_distill_reasons"],
+                name="distill_reasons",
+            )
+        ],
+        tags=["distill_reasons"],
+    )

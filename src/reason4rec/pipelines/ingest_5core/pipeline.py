@@ -1,5 +1,7 @@
 from kedro.pipeline import Node, Pipeline
 
+from reason4rec.contexts import interaction_pool
+
 from .nodes import clean, collect_rejects, split, window_and_k_core
 
 
@@ -18,6 +20,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["interactions_5core", "params:ingest"],
                 ["interactions_train", "interactions_valid", "interactions_test", "dataset_stats", "split_rejects"],
                 name="split_chronologically",
+            ),
+            Node(
+                interaction_pool,
+                ["interactions_train", "interactions_valid", "interactions_test"],
+                "interactions_all",
+                name="pool_interactions",
             ),
             Node(
                 collect_rejects,

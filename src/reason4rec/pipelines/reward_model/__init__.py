@@ -1,4 +1,4 @@
-"""reward_model: not built yet (see the project's issues)."""
+"""reward_model: see nodes.py."""
 
 from .pipeline import create_pipeline
 

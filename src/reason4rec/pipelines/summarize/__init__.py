@@ -1,4 +1,4 @@
-"""summarize: not built yet (see the project's issues)."""
+"""summarize: see nodes.py."""
 
 from .pipeline import create_pipeline
 

@@ -1,6 +1,28 @@
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from reason4rec.pipelines.expert_training import expert_training_pipeline
+
+from .nodes import build_base, request_teacher_summaries, summarize_interactions, summarizer_sft_examples
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Empty until its issue lands; registered now so the pipeline names are stable."""
-    return Pipeline([], tags=["summarize"])
+    return Pipeline(
+        [
+            Node(build_base, ["interactions_train", "params:llm.base", "params:domain", "params:summarize"], "base_model", name="build_base_model"),
+            Node(
+                request_teacher_summaries,
+                ["interactions_train", "teacher", "params:domain", "params:summarize"],
+                ["teacher_summaries", "teacher_usage_summarize"],
+                name="request_teacher_summaries",
+            ),
+            Node(summarizer_sft_examples, ["teacher_summaries", "interactions_train", "params:domain"], "summarizer_sft_data", name="build_summarizer_sft_data"),
+            expert_training_pipeline("summarizer"),
+            Node(
+                summarize_interactions,
+                ["interactions_all", "base_model", "summarizer_adapter", "teacher", "params:domain", "params:llm.base", "params:summarize"],
+                "summaries",
+                name="summarize_interactions",
+            ),
+        ],
+        tags=["summarize"],
+    )

@@ -1,4 +1,4 @@
-"""train_predictor: not built yet (see the project's issues)."""
+"""train_predictor: see nodes.py."""
 
 from .pipeline import create_pipeline
 

@@ -1,4 +1,4 @@
-"""train_reasoner: not built yet (see the project's issues)."""
+"""train_reasoner: see nodes.py."""
 
 from .pipeline import create_pipeline
 

@@ -1,6 +1,15 @@
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from reason4rec.pipelines.expert_training import expert_training_pipeline
+
+from .nodes import reasoner_sft_examples
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Empty until its issue lands; registered now so the pipeline names are stable."""
-    return Pipeline([], tags=["train_reasoner"])
+    return Pipeline(
+        [
+            Node(reasoner_sft_examples, ["distilled_reasons", "reasoner_contexts", "params:domain"], "reasoner_sft_data", name="build_reasoner_sft_data"),
+            expert_training_pipeline("reasoner"),
+        ],
+        tags=["train_reasoner"],
+    )

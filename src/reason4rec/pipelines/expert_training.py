@@ -1,0 +1,60 @@
+"""The training steps every LoRA expert shares, written once and instantiated per expert.
+
+``expert_training_pipeline("reasoner")`` reads ``base_model`` and
+``reasoner_sft_data`` and writes ``reasoner_adapter``, ``reasoner_loss_curve``
+and ``reasoner_loss_plot``, with hyperparameters from ``llm.experts.reasoner``
+(the kedro-viz demo project's pattern: one template, one namespace per variant).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from kedro.pipeline import Node, Pipeline  # noqa: E402
+
+from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, train_adapter  # noqa: E402
+
+EXPERTS = ("summarizer", "reward_model", "reasoner", "predictor")
+
+
+def train_expert(
+    base_model: BaseModelArtifact, sft_data: pd.DataFrame, base_params: dict[str, Any], expert_params: dict[str, Any], expert: str
+) -> tuple[AdapterArtifact, pd.DataFrame]:
+    return train_adapter(base_model, sft_data, expert_params, expert, base_params)
+
+
+def plot_loss_curve(curve: pd.DataFrame, expert: str) -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot(curve["step"], curve["loss"], marker=".")
+    axis.set(xlabel="step", ylabel="training loss (response tokens)", title=f"{expert} adapter")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def expert_training_pipeline(expert: str) -> Pipeline:
+    if expert not in EXPERTS:
+        raise ValueError(f"unknown expert {expert!r}: expected one of {EXPERTS}")
+
+    def train(base_model, sft_data, base_params, expert_params):
+        return train_expert(base_model, sft_data, base_params, expert_params, expert)
+
+    def plot(curve):
+        return plot_loss_curve(curve, expert)
+
+    return Pipeline(
+        [
+            Node(train, ["base_model", "sft_data", "params:llm.base", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
+            Node(plot, "loss_curve", "loss_plot", name="plot_loss_curve"),
+        ],
+        namespace=expert,
+        inputs={"base_model": "base_model", "sft_data": f"{expert}_sft_data"},
+        outputs={"adapter": f"{expert}_adapter", "loss_curve": f"{expert}_loss_curve", "loss_plot": f"{expert}_loss_plot"},
+        parameters={"params:llm.base": "params:llm.base", "params:expert": f"params:llm.experts.{expert}"},
+        tags=["training", expert],
+    )

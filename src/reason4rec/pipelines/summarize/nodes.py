@@ -1,0 +1,113 @@
+"""Nodes of ``summarize``: preference distillation (the paper's section 3.1)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from reason4rec import prompts
+from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine, build_base_model
+from reason4rec.teacher import Teacher, TeacherRequest, complete_with_guard
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS = ["user_id", "item_id", "positive", "negative", "preferences", "summary_text", "parsed", "source"]
+
+
+def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], domain: str, params: dict[str, Any]) -> BaseModelArtifact:
+    """The shared base model. For ``tiny`` its tokenizer and pre-training text are the
+    training split's reviews and titles inside the prompts' own wording, so the
+    base knows the vocabulary every expert will read and write."""
+    sample = interactions_train.sample(min(params["base_corpus_size"], len(interactions_train)), random_state=params["seed"])
+    texts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in sample.itertuples()]
+    texts += [prompts.format_summary([], [], []), prompts.reasoner_prompt(domain, "", [], []), prompts.predictor_prompt(domain, "", [], [], float("nan"), float("nan"), "")]
+    texts += [prompts.rating_answer(r) for r in (1, 2, 3, 4, 5)] * 20
+    return build_base_model(texts, base_params)
+
+
+def request_teacher_summaries(
+    interactions_train: pd.DataFrame, teacher: Teacher, domain: str, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Teacher summaries for a fixed-seed sample of training interactions.
+
+    An answer that does not parse into the three fields is a rejected attempt
+    (asked again up to ``teacher.max_attempts``), never a stored summary.
+    """
+    sample = interactions_train.sample(min(params["teacher_sample_size"], len(interactions_train)), random_state=params["seed"])
+    summaries, attempts = _teacher_summaries(sample, teacher, domain, params["teacher"], stage="summarize")
+    rejected = int((attempts["outcome"] == "rejected_by_guard").sum())
+    logger.info("teacher summaries: %d stored, %d attempts rejected by the format guard, %d failed", summaries["parsed"].sum(), rejected, int((attempts["outcome"] == "failed").sum()))
+    return summaries[summaries["parsed"]].reset_index(drop=True), teacher.usage_table()
+
+
+def _teacher_summaries(interactions: pd.DataFrame, teacher: Teacher, domain: str, teacher_params: dict[str, Any], stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    requests = [
+        TeacherRequest(prompts.summarizer_prompt(domain, r.title, r.rating, r.review), temperature=teacher_params["temperature"], max_tokens=teacher_params["max_tokens"])
+        for r in interactions.itertuples()
+    ]
+    answers, attempts = complete_with_guard(teacher, requests, lambda text: prompts.parse_summary(text) is not None, teacher_params["max_attempts"], stage)
+    return _summary_table(interactions, [a.text for a in answers], source="teacher"), attempts
+
+
+def _summary_table(interactions: pd.DataFrame, texts: list[str | None], source: str) -> pd.DataFrame:
+    rows = []
+    for (user_id, item_id), text in zip(interactions[["user_id", "item_id"]].itertuples(index=False), texts):
+        fields = prompts.parse_summary(text or "")
+        rows.append(
+            {
+                "user_id": user_id,
+                "item_id": item_id,
+                **(fields or {"positive": prompts.NONE_MARK, "negative": prompts.NONE_MARK, "preferences": prompts.NONE_MARK}),
+                "summary_text": text or "",
+                "parsed": fields is not None,
+                "source": source,
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def summarizer_sft_examples(teacher_summaries: pd.DataFrame, interactions_train: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """(prompt, response) pairs: the summarizer prompt and the teacher's three-field summary."""
+    joined = teacher_summaries.merge(interactions_train, on=["user_id", "item_id"], how="inner")
+    return pd.DataFrame(
+        {
+            "prompt": [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in joined.itertuples()],
+            "response": [prompts.format_summary(*(_items(v) for v in (r.positive, r.negative, r.preferences))) for r in joined.itertuples()],
+        }
+    )
+
+
+def _items(field: str) -> list[str]:
+    return [] if field == prompts.NONE_MARK else [i.strip() for i in field.split(",") if i.strip()]
+
+
+def summarize_interactions(
+    interactions_all: pd.DataFrame,
+    base_model: BaseModelArtifact,
+    summarizer_adapter: AdapterArtifact,
+    teacher: Teacher,
+    domain: str,
+    base_params: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Offline summarization of every interaction that later prompts read.
+
+    By default the trained summarizer writes them (batched, greedy); with
+    ``use_teacher_summaries`` the teacher does, as for its training sample.
+    A summary that does not parse keeps ``None`` fields and ``parsed=False``;
+    the count is logged.
+    """
+    if params["use_teacher_summaries"]:
+        summaries, _ = _teacher_summaries(interactions_all, teacher, domain, params["teacher"], stage="summarize_all")
+    else:
+        engine = Engine(base_model, {"summarizer": summarizer_adapter}, base_params)
+        summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions_all.itertuples()]
+        generation = params["generation"]
+        outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation["max_new_tokens"], batch_size=generation["batch_size"], desc="summarizing")
+        summaries = _summary_table(interactions_all, [o["text"] for o in outputs], source="summarizer")
+    unparsed = int((~summaries["parsed"]).sum())
+    if unparsed:
+        logger.warning("%d of %d summaries do not parse into the three fields; their fields are 'None'", unparsed, len(summaries))
+    return summaries
