@@ -19,7 +19,15 @@ from kedro.pipeline import Node, Pipeline  # noqa: E402
 
 from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, train_adapter  # noqa: E402
 
-EXPERTS = ("summarizer", "reward_model", "reasoner", "predictor")
+# Expert -> the ``llm.experts`` entry holding its hyperparameters. The
+# "Without Reason" ablation's predictor trains exactly like the predictor.
+EXPERTS = {
+    "summarizer": "summarizer",
+    "reward_model": "reward_model",
+    "reasoner": "reasoner",
+    "predictor": "predictor",
+    "predictor_no_reason": "predictor",
+}
 
 
 def train_expert(
@@ -39,7 +47,7 @@ def plot_loss_curve(curve: pd.DataFrame, expert: str) -> plt.Figure:
 
 def expert_training_pipeline(expert: str) -> Pipeline:
     if expert not in EXPERTS:
-        raise ValueError(f"unknown expert {expert!r}: expected one of {EXPERTS}")
+        raise ValueError(f"unknown expert {expert!r}: expected one of {sorted(EXPERTS)}")
 
     def train(base_model, sft_data, base_params, expert_params):
         return train_expert(base_model, sft_data, base_params, expert_params, expert)
@@ -55,6 +63,6 @@ def expert_training_pipeline(expert: str) -> Pipeline:
         namespace=expert,
         inputs={"base_model": "base_model", "sft_data": f"{expert}_sft_data"},
         outputs={"adapter": f"{expert}_adapter", "loss_curve": f"{expert}_loss_curve", "loss_plot": f"{expert}_loss_plot"},
-        parameters={"params:llm.base": "params:llm.base", "params:expert": f"params:llm.experts.{expert}"},
+        parameters={"params:llm.base": "params:llm.base", "params:expert": f"params:llm.experts.{EXPERTS[expert]}"},
         tags=["training", expert],
     )

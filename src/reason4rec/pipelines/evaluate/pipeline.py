@@ -1,6 +1,51 @@
-from kedro.pipeline import Pipeline
+from kedro.pipeline import Node, Pipeline
+
+from reason4rec.contexts import build_contexts
+from reason4rec.pipelines.expert_training import expert_training_pipeline
+
+from .nodes import (
+    baseline_predictions,
+    build_report,
+    compile_accuracy,
+    compile_metrics,
+    no_reason_sft_examples,
+    predict_with_reasons,
+    predict_without_reasons,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Empty until its issue lands; registered now so the pipeline names are stable."""
-    return Pipeline([], tags=["evaluate"])
+    return Pipeline(
+        [
+            Node(build_contexts, ["interactions_test", "interactions_all", "summaries", "params:history_length"], "test_contexts", name="build_test_contexts"),
+            Node(
+                predict_with_reasons,
+                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:llm.base", "params:reason_generation", "params:evaluate"],
+                "test_predictions",
+                name="predict_with_reasons",
+            ),
+            Node(no_reason_sft_examples, ["reasoner_contexts", "params:domain"], "predictor_no_reason_sft_data", name="build_no_reason_sft_data"),
+            expert_training_pipeline("predictor_no_reason"),
+            Node(
+                predict_without_reasons,
+                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:llm.base", "params:evaluate"],
+                "test_predictions_no_reason",
+                name="predict_without_reasons",
+            ),
+            Node(baseline_predictions, ["interactions_train", "interactions_test", "params:baselines"], "baseline_predictions", name="predict_with_baselines"),
+            Node(compile_accuracy, ["test_predictions", "test_predictions_no_reason", "baseline_predictions"], "accuracy_table", name="compile_accuracy"),
+            Node(
+                compile_metrics,
+                ["accuracy_table", "test_predictions", "interactions_test", "reward_check", "distilled_reasons"],
+                "evaluation_metrics",
+                name="compile_metrics",
+            ),
+            Node(
+                build_report,
+                ["evaluation_metrics", "accuracy_table", "test_predictions", "interactions_test", "reward_check", "distilled_reasons", "params:evaluate", "params:distill_reasons.tau"],
+                ["evaluation_report", "plot_error_by_method", "plot_predicted_vs_true", "plot_s_eval_distribution", "plot_acceptance_by_attempt"],
+                name="build_report",
+            ),
+        ],
+        tags=["evaluate"],
+    )

@@ -19,10 +19,6 @@ def sample_pairs(interactions_train: pd.DataFrame, interactions_all: pd.DataFram
     return samples["reward"], samples["reasoner"]
 
 
-def build_contexts(pairs: pd.DataFrame, interactions_all: pd.DataFrame, summaries: pd.DataFrame, history_length: int) -> pd.DataFrame:
-    return ctx.build_contexts(pairs, interactions_all, summaries, history_length)
-
-
 def reward_sft_examples(reward_contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
     """The predictor prompt with the target review in the reason slot, answered with the rating."""
     rows = reward_contexts.to_dict("records")

@@ -2,7 +2,9 @@ from kedro.pipeline import Node, Pipeline
 
 from reason4rec.pipelines.expert_training import expert_training_pipeline
 
-from .nodes import build_contexts, check_reward_model, reward_sft_examples, sample_pairs
+from reason4rec.contexts import build_contexts
+
+from .nodes import check_reward_model, reward_sft_examples, sample_pairs
 
 
 def create_pipeline(**kwargs) -> Pipeline:

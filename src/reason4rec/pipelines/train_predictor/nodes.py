@@ -8,31 +8,17 @@ import pandas as pd
 
 from reason4rec import contexts as ctx
 from reason4rec import prompts
+from reason4rec.inference import generate_reasons
 from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine
 
 
-def generate_reasons(
+def generate_pair_reasons(
     contexts: pd.DataFrame, base_model: BaseModelArtifact, reasoner_adapter: AdapterArtifact, domain: str, base_params: dict[str, Any], params: dict[str, Any]
 ) -> pd.DataFrame:
-    """The reasoner's reason for each context (as the published code does for the
-    predictor's training data, and as ``evaluate`` does for the test rows)."""
+    """The trained reasoner's reason for each reasoner pair: the predictor learns
+    from the reasoner's own reasons, not the teacher's (as the published code does)."""
     engine = Engine(base_model, {"reasoner": reasoner_adapter}, base_params)
-    outputs = engine.generate(
-        [ctx.reasoner_prompt(r, domain) for r in contexts.to_dict("records")],
-        "reasoner",
-        max_new_tokens=params["max_new_tokens"],
-        temperature=params["temperature"],
-        batch_size=params["batch_size"],
-        desc="reasoning",
-    )
-    return pd.DataFrame(
-        {
-            "user_id": contexts["user_id"],
-            "item_id": contexts["item_id"],
-            "reason": [o["text"] for o in outputs],
-            "new_tokens": [o["new_tokens"] for o in outputs],
-        }
-    )
+    return generate_reasons(engine, contexts, "reasoner", domain, params)
 
 
 def predictor_sft_examples(contexts: pd.DataFrame, reasons: pd.DataFrame, domain: str) -> pd.DataFrame:

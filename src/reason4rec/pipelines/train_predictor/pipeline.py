@@ -2,14 +2,14 @@ from kedro.pipeline import Node, Pipeline
 
 from reason4rec.pipelines.expert_training import expert_training_pipeline
 
-from .nodes import generate_reasons, predictor_sft_examples
+from .nodes import generate_pair_reasons, predictor_sft_examples
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                generate_reasons,
+                generate_pair_reasons,
                 ["reasoner_contexts", "base_model", "reasoner_adapter", "params:domain", "params:llm.base", "params:reason_generation"],
                 "reasoner_pair_reasons",
                 name="generate_reasoner_pair_reasons",

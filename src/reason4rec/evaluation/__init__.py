@@ -1,0 +1,1 @@
+"""Evaluation: accuracy metrics, baselines, reason quality and the report."""

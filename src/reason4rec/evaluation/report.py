@@ -1,0 +1,116 @@
+"""Plots and the Markdown report of ``evaluate``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+PLOT_FILES = {
+    "error_by_method": "error_by_method.png",
+    "predicted_vs_true": "predicted_vs_true.png",
+    "s_eval_distribution": "s_eval_distribution.png",
+    "acceptance_by_attempt": "acceptance_by_attempt.png",
+}
+
+
+def plots(accuracy: pd.DataFrame, predictions: pd.DataFrame, distilled: pd.DataFrame, tau: float) -> dict[str, plt.Figure]:
+    figures = {}
+
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    positions = np.arange(len(accuracy))
+    axis.bar(positions - 0.2, accuracy["mae"], 0.4, label="MAE")
+    axis.bar(positions + 0.2, accuracy["rmse"], 0.4, label="RMSE")
+    axis.set_xticks(positions, accuracy["method"], rotation=30, ha="right")
+    axis.set(ylabel="error (stars)", title="Rating error per method (test split)")
+    axis.legend()
+    figures["error_by_method"] = figure
+
+    figure, axis = plt.subplots(figsize=(4.5, 4))
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(predictions))
+    axis.scatter(predictions["rating"] + jitter, predictions["prediction"], s=8, alpha=0.4)
+    axis.plot([1, 5], [1, 5], color="grey", linewidth=1)
+    axis.set(xlabel="true rating (jittered)", ylabel="Reason4Rec prediction", xlim=(0.5, 5.5), ylim=(0.5, 5.5), title="Predicted vs true")
+    figures["predicted_vs_true"] = figure
+
+    figure, axis = plt.subplots(figsize=(5.5, 3.5))
+    scored = distilled["s_eval"].dropna()
+    if len(scored):
+        axis.hist(scored, bins=40)
+    axis.axvline(tau, color="red", linestyle="--", label=f"tau = {tau}")
+    axis.set(xlabel="s_eval = |r - r_reason| - |r - r_baseline|", ylabel="candidate reasons", title="distill_reasons: s_eval of every scored candidate")
+    axis.legend()
+    figures["s_eval_distribution"] = figure
+
+    figure, axis = plt.subplots(figsize=(5.5, 3.5))
+    by_attempt = distilled.groupby("attempt").agg(candidates=("accepted", "size"), accepted=("accepted", "sum"))
+    axis.bar(by_attempt.index, by_attempt["candidates"], label="candidates")
+    axis.bar(by_attempt.index, by_attempt["accepted"], label="accepted")
+    axis.set(xlabel="attempt (0 = no hint)", ylabel="pairs", title="distill_reasons: acceptance per attempt")
+    axis.legend()
+    figures["acceptance_by_attempt"] = figure
+
+    for figure in figures.values():
+        figure.tight_layout()
+    return figures
+
+
+def markdown_report(metrics: dict[str, Any], accuracy: pd.DataFrame, reward_check: pd.DataFrame, distilled: pd.DataFrame, examples: pd.DataFrame) -> str:
+    acceptance = distilled.groupby("pair_id")["accepted"].any()
+    lines = [
+        "# reason4rec evaluation",
+        "",
+        f"Test rows: {metrics['test_rows']}. Hardware: {metrics['inference_cost']['hardware']}.",
+        "",
+        "## Rating accuracy (Table 2)",
+        "",
+        _table(accuracy),
+        "",
+        "![error per method](" + PLOT_FILES["error_by_method"] + ")",
+        "![predicted vs true](" + PLOT_FILES["predicted_vs_true"] + ")",
+        "",
+        "## Reason quality against the target review (Table 3, offline)",
+        "",
+        _table(pd.DataFrame([metrics["reason_quality"]])),
+        "",
+        "## Reward model check (Table 5 rows)",
+        "",
+        _table(reward_check),
+        "",
+        "## Reason distillation (Algorithm 1)",
+        "",
+        f"{int(acceptance.sum())} of {len(acceptance)} pairs got an accepted reason in {len(distilled)} attempts.",
+        "",
+        _table(distilled["status"].value_counts().rename_axis("status").reset_index()),
+        "",
+        "![s_eval distribution](" + PLOT_FILES["s_eval_distribution"] + ")",
+        "![acceptance per attempt](" + PLOT_FILES["acceptance_by_attempt"] + ")",
+        "",
+        "## Inference cost (Table 6)",
+        "",
+        "```json",
+        json.dumps(metrics["inference_cost"], indent=2),
+        "```",
+        "",
+        "## Worked examples",
+        "",
+    ]
+    for row in examples.itertuples():
+        lines += [f"- **{row.user_id} / {row.item_id}**: true {row.rating:.1f}, predicted {row.prediction:.2f}", f"  - reason: {row.reason}", f"  - review: {row.review}"]
+    return "\n".join(lines) + "\n"
+
+
+def _table(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])

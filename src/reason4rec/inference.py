@@ -1,0 +1,40 @@
+"""The method's two inference steps on prompt contexts, shared by training and evaluation:
+the reasoner writes a reason, the predictor scores the rating (logit-weighted)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+
+from reason4rec import contexts as ctx
+from reason4rec.llm.engine import Engine
+
+
+def generate_reasons(engine: Engine, contexts: pd.DataFrame, adapter: str, domain: str, params: dict[str, Any]) -> pd.DataFrame:
+    """One reason per context: ``user_id``, ``item_id``, ``reason``, ``new_tokens``, ``seconds``
+    (the batch's wall time shared equally among its rows)."""
+    records = contexts.to_dict("records")
+    rows = []
+    batch_size = params["batch_size"]
+    for start in range(0, len(records), batch_size):
+        batch = records[start : start + batch_size]
+        began = time.perf_counter()
+        outputs = engine.generate(
+            [ctx.reasoner_prompt(r, domain) for r in batch], adapter, max_new_tokens=params["max_new_tokens"],
+            temperature=params["temperature"], batch_size=batch_size, desc="reasoning",
+        )  # fmt: skip
+        seconds = (time.perf_counter() - began) / len(batch)
+        rows += [{"user_id": r["user_id"], "item_id": r["item_id"], "reason": o["text"], "new_tokens": o["new_tokens"], "seconds": seconds} for r, o in zip(batch, outputs)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "reason", "new_tokens", "seconds"])
+
+
+def score_ratings(engine: Engine, contexts: pd.DataFrame, reasons: pd.Series | None, adapter: str, domain: str, batch_size: int) -> tuple[list[float], float]:
+    """Logit-weighted ratings for each context given its reason (``None``: the
+    prompt without the analysis section); returns the ratings and seconds per row."""
+    records = contexts.to_dict("records")
+    texts = list(reasons) if reasons is not None else [None] * len(records)
+    began = time.perf_counter()
+    ratings = engine.score_ratings([ctx.predictor_prompt(r, domain, t) for r, t in zip(records, texts)], adapter, batch_size=batch_size, desc="predicting")
+    return ratings, (time.perf_counter() - began) / max(1, len(records))

@@ -1,0 +1,146 @@
+"""Nodes of ``evaluate``: Tables 2, 3, 5 and 6 on the test split, and the report."""
+
+from __future__ import annotations
+
+import logging
+import platform
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from reason4rec import contexts as ctx
+from reason4rec.data.synthetic import MUSIC_ASPECTS
+from reason4rec.evaluation import baselines
+from reason4rec.evaluation.metrics import accuracy_table
+from reason4rec.evaluation.reason_quality import reason_quality
+from reason4rec.evaluation.report import markdown_report, plots
+from reason4rec.inference import generate_reasons, score_ratings
+from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine
+from reason4rec.teacher.rules import ASPECT_KEYWORDS
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_COLUMNS = ["user_id", "item_id", "rating", "reason", "prediction", "seconds", "new_tokens"]
+
+
+def predict_with_reasons(
+    test_contexts: pd.DataFrame,
+    base_model: BaseModelArtifact,
+    reasoner_adapter: AdapterArtifact,
+    predictor_adapter: AdapterArtifact,
+    domain: str,
+    base_params: dict[str, Any],
+    generation: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Reason4Rec on the test rows: the reasoner writes a reason (greedy), the
+    predictor scores the rating. ``seconds`` is this row's share of the batched
+    reason generation plus rating scoring."""
+    engine = Engine(base_model, {"reasoner": reasoner_adapter, "predictor": predictor_adapter}, base_params)
+    reasons = generate_reasons(engine, test_contexts, "reasoner", domain, {**generation, "temperature": 0.0})
+    ratings, scoring_seconds = score_ratings(engine, test_contexts, reasons["reason"], "predictor", domain, params["scoring_batch_size"])
+    return pd.DataFrame(
+        {
+            "user_id": test_contexts["user_id"],
+            "item_id": test_contexts["item_id"],
+            "rating": test_contexts["rating"].astype(float),
+            "reason": reasons["reason"],
+            "prediction": ratings,
+            "seconds": reasons["seconds"] + scoring_seconds,
+            "new_tokens": reasons["new_tokens"] + 1,  # the rating token
+        }
+    )[PREDICTION_COLUMNS]
+
+
+def no_reason_sft_examples(reasoner_contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """The "Without Reason" ablation: the predictor prompt without the analysis section."""
+    from reason4rec import prompts
+
+    rows = reasoner_contexts.to_dict("records")
+    return pd.DataFrame({"prompt": [ctx.predictor_prompt(r, domain, None) for r in rows], "response": [prompts.rating_answer(r["rating"]) for r in rows]})
+
+
+def predict_without_reasons(
+    test_contexts: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, base_params: dict[str, Any], params: dict[str, Any]
+) -> pd.DataFrame:
+    engine = Engine(base_model, {"predictor_no_reason": adapter}, base_params)
+    ratings, _ = score_ratings(engine, test_contexts, None, "predictor_no_reason", domain, params["scoring_batch_size"])
+    return test_contexts[["user_id", "item_id", "rating"]].assign(prediction=ratings)
+
+
+def baseline_predictions(interactions_train: pd.DataFrame, interactions_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Every baseline's prediction for every test row (long format)."""
+    test = interactions_test.reset_index(drop=True)
+    methods = {
+        "Global mean": lambda: baselines.global_mean_predictions(interactions_train, test),
+        "BaselineOnly": lambda: baselines.surprise_predictions(interactions_train, test, "BaselineOnly", params["baseline_only"]),
+        "SVD (biased MF)": lambda: baselines.surprise_predictions(interactions_train, test, "SVD", params["svd"]),
+        "SVD++": lambda: baselines.surprise_predictions(interactions_train, test, "SVD++", params["svdpp"]),
+        "DeepCoNN": lambda: baselines.deepconn_predictions(interactions_train, test, params["deepconn"]),
+    }
+    frames = []
+    for name, predict in methods.items():
+        logger.info("baseline %s", name)
+        frames.append(test[["user_id", "item_id", "rating"]].assign(method=name, prediction=predict()))
+    return pd.concat(frames, ignore_index=True)
+
+
+def compile_accuracy(test_predictions: pd.DataFrame, no_reason_predictions: pd.DataFrame, baseline_predictions: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: MAE and RMSE for every method on the same test rows."""
+    long = pd.concat(
+        [
+            test_predictions[["user_id", "item_id", "rating", "prediction"]].assign(method="Reason4Rec"),
+            no_reason_predictions.assign(method="Reason4Rec w/o reason"),
+            baseline_predictions,
+        ],
+        ignore_index=True,
+    )
+    table = accuracy_table(long)
+    logger.info("Rating accuracy on %d test rows:\n%s", table["rows"].iloc[0], table.to_string(index=False, float_format="%.4f"))
+    return table
+
+
+def compile_metrics(
+    accuracy: pd.DataFrame,
+    test_predictions: pd.DataFrame,
+    interactions_test: pd.DataFrame,
+    reward_check: pd.DataFrame,
+    distilled_reasons: pd.DataFrame,
+) -> dict[str, Any]:
+    """``evaluation_metrics``: accuracy per method, reason quality, reward check, distillation and cost."""
+    vocabulary = sorted(set(MUSIC_ASPECTS) | set(ASPECT_KEYWORDS))
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    per_pair = distilled_reasons.groupby("pair_id")["accepted"].any()
+    return {
+        "test_rows": int(len(test_predictions)),
+        "accuracy": accuracy.to_dict("records"),
+        "reason_quality": reason_quality(test_predictions, interactions_test, vocabulary),
+        "reward_check": reward_check.to_dict("records"),
+        "distillation": {
+            "pairs": int(len(per_pair)),
+            "pairs_accepted": int(per_pair.sum()),
+            "attempts": int(len(distilled_reasons)),
+            "mean_attempts_per_pair": float(distilled_reasons.groupby("pair_id").size().mean()) if len(per_pair) else float("nan"),
+            "statuses": {k: int(v) for k, v in distilled_reasons["status"].value_counts().items()},
+        },
+        "inference_cost": {
+            "hardware": device,
+            "seconds_per_prediction": float(test_predictions["seconds"].mean()),
+            "generated_tokens_per_prediction": float(test_predictions["new_tokens"].mean()),
+            "note": "batched reason generation plus rating scoring, wall time shared equally among a batch's rows",
+        },
+    }
+
+
+def build_report(
+    metrics: dict[str, Any], accuracy: pd.DataFrame, test_predictions: pd.DataFrame, interactions_test: pd.DataFrame,
+    reward_check: pd.DataFrame, distilled_reasons: pd.DataFrame, params: dict[str, Any], tau: float,
+) -> tuple[str, plt.Figure, plt.Figure, plt.Figure, plt.Figure]:  # fmt: skip
+    examples = test_predictions.merge(interactions_test[["user_id", "item_id", "review"]], on=["user_id", "item_id"]).sample(
+        min(params["report_examples"], len(test_predictions)), random_state=0
+    )
+    figures = plots(accuracy, test_predictions, distilled_reasons, tau)
+    text = markdown_report(metrics, accuracy, reward_check, distilled_reasons, examples)
+    return text, figures["error_by_method"], figures["predicted_vs_true"], figures["s_eval_distribution"], figures["acceptance_by_attempt"]

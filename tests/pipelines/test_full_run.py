@@ -1,0 +1,66 @@
+"""The whole method, smoke-sized (conf/smoke), through Kedro sessions, in a scratch copy of the project."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()  # the package itself is installed
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copy(PROJECT_ROOT / ".telemetry", root / ".telemetry")
+    return root
+
+
+def run(project: Path, monkeypatch, pipeline: str = "__default__") -> None:
+    monkeypatch.chdir(project)
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="smoke") as session:
+        session.run(pipeline_names=[pipeline])
+
+
+def latest(project: Path, relative: str) -> pd.DataFrame:
+    return pd.read_parquet(sorted((project / relative).glob("*/*"))[-1])
+
+
+@pytest.mark.slow
+def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(project, monkeypatch, capsys):
+    run(project, monkeypatch)
+    assert "Rating accuracy on the test split" in capsys.readouterr().out
+
+    attempts = latest(project, "data/07_model_output/distilled_reasons.parquet")
+    pairs = latest(project, "data/05_model_input/reasoner_pairs.parquet")
+    assert set(attempts["pair_id"]) == {f"{u}|{i}" for u, i in zip(pairs["user_id"], pairs["item_id"])}
+    assert set(attempts["status"]) <= {"accepted", "rejected_by_reward", "forbidden_word", "teacher_failed"}
+    assert not attempts.loc[attempts["attempt"] == 0, "hinted"].any() and attempts.loc[attempts["attempt"] > 0, "hinted"].all()
+    assert attempts.groupby("pair_id").size().max() <= 3
+
+    metrics = json.loads(sorted((project / "data/08_reporting/evaluation_metrics.json").glob("*/*"))[-1].read_text())
+    methods = {row["method"] for row in metrics["accuracy"]}
+    assert methods == {"Reason4Rec", "Reason4Rec w/o reason", "Global mean", "BaselineOnly", "SVD (biased MF)", "SVD++", "DeepCoNN"}
+    assert len({row["rows"] for row in metrics["accuracy"]}) == 1
+    assert {"embedding_cosine", "rouge_l", "aspect_precision", "aspect_recall"} <= set(metrics["reason_quality"])
+    report = project / "data/08_reporting/report"
+    assert (report / "report.md").read_text().startswith("# reason4rec evaluation")
+    assert {p.name for p in report.glob("*.png")} == {"error_by_method.png", "predicted_vs_true.png", "s_eval_distribution.png", "acceptance_by_attempt.png"}
+    for expert in ("summarizer", "reward_model", "reasoner", "predictor", "predictor_no_reason"):
+        versions = list((project / f"data/06_models/{expert}_adapter").glob("*/*/adapter_model.safetensors"))
+        assert len(versions) == 1
+
+    # Run distill_reasons again: the journal and the teacher cache answer everything.
+    run(project, monkeypatch, "distill_reasons")
+    usage = latest(project, "data/08_reporting/teacher_usage/distill_reasons.parquet")
+    assert usage["calls"].sum() == 0 or usage.empty
+    again = latest(project, "data/07_model_output/distilled_reasons.parquet")
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), attempts.reset_index(drop=True))

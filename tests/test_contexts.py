@@ -1,0 +1,35 @@
+import pandas as pd
+
+from reason4rec import contexts as ctx
+from reason4rec.data.synthetic import generate_review_world
+
+
+def world_pool(smoke_world):
+    world = generate_review_world(smoke_world)
+    return world, ctx.interaction_pool(world, world.iloc[:0], world.iloc[:0])
+
+
+def test_samples_are_disjoint_deterministic_and_have_history(smoke_world):
+    train, pool = world_pool(smoke_world)
+    first = ctx.sample_pairs(train, pool, {"reward": 50, "reasoner": 80}, seed=1)
+    again = ctx.sample_pairs(train, pool, {"reward": 50, "reasoner": 80}, seed=1)
+    other = ctx.sample_pairs(train, pool, {"reward": 50, "reasoner": 80}, seed=2)
+    keys = {name: set(zip(s["user_id"], s["item_id"])) for name, s in first.items()}
+    assert len(keys["reward"]) == 50 and len(keys["reasoner"]) == 80 and not keys["reward"] & keys["reasoner"]
+    for name in first:
+        pd.testing.assert_frame_equal(first[name], again[name])
+    assert not first["reward"].equals(other["reward"])
+    contexts = ctx.build_contexts(first["reward"], pool, pd.DataFrame(columns=["user_id", "item_id", "positive", "negative", "preferences"]), 10)
+    assert contexts["user_history"].map(len).min() >= 1 and contexts["item_history"].map(len).min() >= 1
+
+
+def test_contexts_show_summaries_and_fall_back_to_none(smoke_world):
+    train, pool = world_pool(smoke_world)
+    target = train.iloc[[-1]]
+    summaries = pool[["user_id", "item_id"]].assign(positive="Melody", negative="None", preferences="Melody").iloc[:-50]
+    context = ctx.build_contexts(target, pool, summaries, 3).iloc[0]
+    history = list(context["user_history"])
+    assert 1 <= len(history) <= 3 and all(set(entry) == {"title", "positive", "negative", "preferences", "rating"} for entry in history)
+    prompt = ctx.predictor_prompt(context, "Digital Music", "because")
+    assert "### Personalized Recommendation Analysis ###\nbecause" in prompt
+    assert context["user_mean_rating"] == train[(train["user_id"] == target["user_id"].iloc[0]) & (train["timestamp"] < target["timestamp"].iloc[0])]["rating"].mean()

@@ -1,0 +1,87 @@
+"""Golden tests: the exact prompt text for a fixture pair."""
+
+from reason4rec import prompts
+from reason4rec.prompts import HistoryEntry
+
+USER = [HistoryEntry("Golden Echoes Vol. 1", "Catchy Melody", "Weak Vocals", "Melody, Vocals", 4.0)]
+ITEM = [HistoryEntry("Velvet Roads Vol. 2", "Rich Instrumentation", "None", "Instrumentation", 5.0)]
+
+REASONER_GOLDEN = """### User Review History ###
+1. Golden Echoes Vol. 1
+Positive Aspects: Catchy Melody
+Negative Aspects: Weak Vocals
+User Preference Elements: Melody, Vocals
+
+### Item Review History by Other Users ###
+1. Velvet Roads Vol. 2
+Positive Aspects: Rich Instrumentation
+Negative Aspects: None
+User Preference Elements: Instrumentation
+
+### Task ###
+Analyze whether the user will like the new Digital Music "Silent Waves Vol. 3" based on the user's preferences and the item's features. Provide your rationale in one concise paragraph."""
+
+PREDICTOR_GOLDEN = """### User Review History ###
+1. Golden Echoes Vol. 1, Rating: 4.0
+Positive Aspects: Catchy Melody
+Negative Aspects: Weak Vocals
+User Preference Elements: Melody, Vocals
+
+### Item Review History by Other Users ###
+1. Velvet Roads Vol. 2, Rating: 5.0
+Positive Aspects: Rich Instrumentation
+Negative Aspects: None
+User Preference Elements: Instrumentation
+
+### Average Past Ratings ###
+User's Average Rating (all previous ratings): 4.0
+Item's Average Rating (all ratings by other users): 4.5
+
+### Personalized Recommendation Analysis ###
+The user loves melody and this album is praised for it.
+
+### Task ###
+Based on the above information, please predict the user's rating for "Silent Waves Vol. 3", (1 being the lowest and 5 being highest, directly give the rating without other content.)
+
+[Output Format] Predicted Rating: [Rating between 1 and 5]"""
+
+
+def test_reasoner_prompt_golden():
+    assert prompts.reasoner_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM) == REASONER_GOLDEN
+
+
+def test_hint_only_appends_the_hint_sentence():
+    hinted = prompts.reasoner_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, hint_rating=2.0)
+    assert hinted == REASONER_GOLDEN + (
+        "\n\nHint: The user actually rated the item 2 stars. The star ranges from 1 to 5, with 5 being the best. "
+        "Use the hint but don't mention the user's rating in your response."
+    )
+
+
+def test_predictor_prompt_golden_and_without_reason():
+    reason = "The user loves melody and this album is praised for it."
+    assert prompts.predictor_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, 4.0, 4.5, reason) == PREDICTOR_GOLDEN
+    without = prompts.predictor_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, 4.0, 4.5, None)
+    assert prompts.ANALYSIS_HEADER not in without and without == PREDICTOR_GOLDEN.replace(
+        "### Personalized Recommendation Analysis ###\n" + reason + "\n\n", ""
+    )
+
+
+def test_summarizer_prompt_carries_the_domain_and_the_example():
+    text = prompts.summarizer_prompt("Book", "Dune", 5.0, "Loved it.")
+    assert text.startswith("Task: Summarize the reasons behind the given rating of a Book based on the customer review.")
+    assert "Book: Dune\nRating: 5.0\nReview: Loved it." in text
+    assert "Positive Aspects: Catchy Melody, Unique Instrumentation" in text
+
+
+def test_parse_summary_tolerates_markdown_and_rejects_missing_fields():
+    text = "**Positive Aspects:** Melody\n- negative aspects: None\nUser Preference Elements: Harmony, Energy"
+    assert prompts.parse_summary(text) == {"positive": "Melody", "negative": "None", "preferences": "Harmony, Energy"}
+    assert prompts.parse_summary("Positive Aspects: x\nNegative Aspects: y") is None
+
+
+def test_forbidden_words_of_the_published_filter():
+    assert prompts.reveals_rating("It deserves 4.0 overall")
+    assert prompts.reveals_rating("five stars for sure")
+    assert prompts.reveals_rating("The rating is high")
+    assert not prompts.reveals_rating("The user will enjoy the melody.")
