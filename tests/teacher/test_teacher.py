@@ -90,15 +90,20 @@ KILLED_RUN = textwrap.dedent(
 )
 
 
+def answered(cache_path) -> int:
+    try:
+        return sqlite3.connect(cache_path).execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
 def test_killed_run_resumes_without_repeating_a_completed_call(tmp_path):
     cache_path = tmp_path / "cache.sqlite"
     with FakeOpenAIServer(delay_s=0.05) as server:
         process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, server.base_url, str(cache_path)], stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
-        while time.time() < deadline:
+        while time.time() < deadline and answered(cache_path) < 10:
             time.sleep(0.2)
-            if cache_path.exists() and sqlite3.connect(cache_path).execute("SELECT COUNT(*) FROM answers").fetchone()[0] >= 10:
-                break
         process.send_signal(signal.SIGKILL)
         process.wait()
         teacher = openai_teacher(server, cache_path)

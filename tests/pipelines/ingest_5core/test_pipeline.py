@@ -11,11 +11,15 @@ PARAMS = {"k_core": 5, "time_window_days": None, "valid_fraction": 0.1, "test_fr
 def run_ingest(raw_dataset):
     catalog = DataCatalog({"raw_reviews": raw_dataset})
     catalog["params:ingest"] = PARAMS
-    outputs = ["interactions_train", "interactions_valid", "interactions_test", "dataset_stats", "ingest_rejects"]
+    outputs = ["interactions_all", "dataset_stats", "ingest_rejects"]
     for name in outputs:
         catalog[name] = MemoryDataset()
     SequentialRunner().run(create_pipeline(), catalog)
-    return {name: catalog.load(name) for name in outputs}
+    out = {name: catalog.load(name) for name in outputs}
+    # The splits are intermediate here (released after use); interactions_all carries them.
+    for split, part in out["interactions_all"].groupby("split"):
+        out[f"interactions_{split}"] = part.drop(columns="split").reset_index(drop=True)
+    return out
 
 
 def check_invariants(out, n_raw):
@@ -32,7 +36,7 @@ def test_ingest_on_synthetic_world(smoke_world):
     dataset = ReviewSourceDataset(source="synthetic", synthetic=smoke_world)
     out = run_ingest(dataset)
     check_invariants(out, len(dataset.load()))
-    assert {"true_positive_aspects", "true_negative_aspects"} <= set(out["interactions_train"].columns)
+    assert list(out["interactions_all"]["timestamp"]) == sorted(out["interactions_all"]["timestamp"])
 
 
 def test_ingest_on_real_musical_instruments(musical_instruments):
