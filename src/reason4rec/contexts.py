@@ -86,3 +86,17 @@ def predictor_prompt(context: dict | pd.Series, domain: str, reason: str | None)
         context["item_mean_rating"],
         reason,
     )
+
+
+def rating_sft_examples(contexts: pd.DataFrame, domain: str, reasons: list[str | None]) -> pd.DataFrame:
+    """(prompt, response) pairs for a rating expert: the predictor prompt with each
+    context's reason (the target review for the reward model, the reasoner's reason
+    for the predictor, ``None`` for the "Without Reason" ablation), answered
+    ``Predicted Rating: x.0``."""
+    rows = contexts.to_dict("records")
+    return pd.DataFrame(
+        {
+            "prompt": [predictor_prompt(r, domain, reason) for r, reason in zip(rows, reasons)],
+            "response": [prompts.rating_answer(r["rating"]) for r in rows],
+        }
+    )

@@ -54,6 +54,17 @@ PREDICTOR_TASK = (
 
 RATING_ANSWER_PREFIX = "Predicted Rating: "
 
+# Reason quality judged by an LLM teacher (GPTScore-style, the paper's Table 3).
+GPTSCORE_TEMPLATE = """You are judging an explanation of why a user may like or dislike a {domain}.
+
+The user's own review of it:
+{review}
+
+The explanation, written without seeing the review:
+{reason}
+
+How well does the explanation capture the preferences and opinions the user actually expressed in the review? Answer with one integer from 1 (not at all) to 10 (completely), and nothing else."""
+
 # The published filter rejects a reason containing any of these (it would leak the rating).
 FORBIDDEN_IN_REASONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "rating ", "star ", "stars ")
 
@@ -164,6 +175,16 @@ def format_summary(positive: Sequence[str], negative: Sequence[str], preferences
         return ", ".join(items) if items else NONE_MARK
 
     return f"{SUMMARY_FIELDS[0]}: {join(positive)}\n{SUMMARY_FIELDS[1]}: {join(negative)}\n{SUMMARY_FIELDS[2]}: {join(preferences)}"
+
+
+def gptscore_prompt(domain: str, review: str, reason: str) -> str:
+    return GPTSCORE_TEMPLATE.format(domain=domain, review=review, reason=reason)
+
+
+def parse_score(text: str) -> int | None:
+    """The first integer 1..10 in a judge's answer, or None."""
+    match = re.search(r"\b(10|[1-9])\b", text or "")
+    return int(match.group(1)) if match else None
 
 
 def reveals_rating(reason: str) -> bool:

@@ -64,3 +64,38 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     assert usage["calls"].sum() == 0 or usage.empty
     again = latest(project, "data/07_model_output/distilled_reasons.parquet")
     pd.testing.assert_frame_equal(again.reset_index(drop=True), attempts.reset_index(drop=True))
+
+
+@pytest.mark.slow
+def test_notebook_runs_over_the_smoke_catalog(project, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    if not (project / "data/08_reporting/evaluation_metrics.json").exists():
+        run(project, monkeypatch)
+    monkeypatch.setenv("REASON4REC_PROJECT", str(project))
+    monkeypatch.setenv("REASON4REC_ENV", "smoke")
+    notebook = nbformat.read(PROJECT_ROOT / "notebooks" / "inspect_run.ipynb", as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "commit the notebook without outputs"
+    NotebookClient(notebook, timeout=300, kernel_name="python3", allow_errors=True).execute()
+    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, "\n".join(f"{e['ename']}: {e['evalue']}" for e in errors)
+    printed = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
+    assert "pairs accepted" in printed and "true review:" in printed
+
+
+def test_kedro_viz_build_lists_every_pipeline_and_dataset(project):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "kedro", "viz", "build"], cwd=project, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    main = json.loads((project / "build" / "api" / "main").read_text())
+    pipelines = {p["id"] for p in main["pipelines"]}
+    assert {"ingest_5core", "summarize", "reward_model", "distill_reasons", "train_reasoner", "train_predictor", "evaluate"} <= pipelines
+    datasets = {n["name"] for n in main["nodes"] if n["type"] in ("data", "parameters")}
+    for name in ("raw_reviews", "interactions_train", "summaries", "reward_model_adapter", "distilled_reasons", "test_predictions", "evaluation_metrics", "teacher"):
+        assert name in datasets
+    layers = {n.get("layer") for n in main["nodes"]}
+    assert {"raw", "intermediate", "primary", "models", "model_output", "reporting"} <= layers
+    assert "sk-" not in (project / "build" / "api" / "main").read_text()

@@ -29,7 +29,7 @@ def plots(accuracy: pd.DataFrame, predictions: pd.DataFrame, distilled: pd.DataF
     axis.bar(positions + 0.2, accuracy["rmse"], 0.4, label="RMSE")
     axis.set_xticks(positions, accuracy["method"], rotation=30, ha="right")
     axis.set(ylabel="error (stars)", title="Rating error per method (test split)")
-    axis.legend()
+    axis.legend(loc="lower right")
     figures["error_by_method"] = figure
 
     figure, axis = plt.subplots(figsize=(4.5, 4))

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from reason4rec import contexts as ctx
+from reason4rec import prompts
 from reason4rec.data.synthetic import MUSIC_ASPECTS
 from reason4rec.evaluation import baselines
 from reason4rec.evaluation.metrics import accuracy_table
@@ -18,6 +19,7 @@ from reason4rec.evaluation.reason_quality import reason_quality
 from reason4rec.evaluation.report import markdown_report, plots
 from reason4rec.inference import generate_reasons, score_ratings
 from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine
+from reason4rec.teacher import Teacher, TeacherRequest
 from reason4rec.teacher.rules import ASPECT_KEYWORDS
 
 logger = logging.getLogger(__name__)
@@ -56,10 +58,7 @@ def predict_with_reasons(
 
 def no_reason_sft_examples(reasoner_contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
     """The "Without Reason" ablation: the predictor prompt without the analysis section."""
-    from reason4rec import prompts
-
-    rows = reasoner_contexts.to_dict("records")
-    return pd.DataFrame({"prompt": [ctx.predictor_prompt(r, domain, None) for r in rows], "response": [prompts.rating_answer(r["rating"]) for r in rows]})
+    return ctx.rating_sft_examples(reasoner_contexts, domain, [None] * len(reasoner_contexts))
 
 
 def predict_without_reasons(
@@ -102,12 +101,25 @@ def compile_accuracy(test_predictions: pd.DataFrame, no_reason_predictions: pd.D
     return table
 
 
+def judge_reasons(test_predictions: pd.DataFrame, interactions_test: pd.DataFrame, teacher: Teacher, domain: str) -> dict[str, Any]:
+    """GPTScore-style reason quality: an LLM teacher rates 1..10 how well each reason
+    captures the user's review. Only with an LLM teacher; the rules teacher cannot judge."""
+    if teacher.backend.name == "rules":
+        return {"gptscore": None, "note": "needs an LLM teacher (teacher.backend: openai)"}
+    joined = test_predictions.merge(interactions_test[["user_id", "item_id", "review"]], on=["user_id", "item_id"])
+    requests = [TeacherRequest(prompts.gptscore_prompt(domain, r.review, r.reason), temperature=0.0, max_tokens=8) for r in joined.itertuples()]
+    scores = [prompts.parse_score(a.text) if a.ok else None for a in teacher.complete(requests, stage="gptscore")]
+    valid = [s for s in scores if s is not None]
+    return {"gptscore": float(sum(valid) / len(valid)) if valid else None, "judged": len(valid), "unjudged": len(scores) - len(valid), "judge": teacher.backend.model}
+
+
 def compile_metrics(
     accuracy: pd.DataFrame,
     test_predictions: pd.DataFrame,
     interactions_test: pd.DataFrame,
     reward_check: pd.DataFrame,
     distilled_reasons: pd.DataFrame,
+    gptscore: dict[str, Any],
 ) -> dict[str, Any]:
     """``evaluation_metrics``: accuracy per method, reason quality, reward check, distillation and cost."""
     vocabulary = sorted(set(MUSIC_ASPECTS) | set(ASPECT_KEYWORDS))
@@ -116,7 +128,8 @@ def compile_metrics(
     return {
         "test_rows": int(len(test_predictions)),
         "accuracy": accuracy.to_dict("records"),
-        "reason_quality": reason_quality(test_predictions, interactions_test, vocabulary),
+        "reason_quality": {**reason_quality(test_predictions, interactions_test, vocabulary), "gptscore": gptscore.get("gptscore")},
+        "gptscore": gptscore,
         "reward_check": reward_check.to_dict("records"),
         "distillation": {
             "pairs": int(len(per_pair)),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from reason4rec import contexts as ctx
-from reason4rec import prompts
+from reason4rec.evaluation.metrics import mae, rmse
+from reason4rec.inference import score_ratings
 from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine
 
 
@@ -21,10 +21,7 @@ def sample_pairs(interactions_train: pd.DataFrame, interactions_all: pd.DataFram
 
 def reward_sft_examples(reward_contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
     """The predictor prompt with the target review in the reason slot, answered with the rating."""
-    rows = reward_contexts.to_dict("records")
-    return pd.DataFrame(
-        {"prompt": [ctx.predictor_prompt(r, domain, r["review"]) for r in rows], "response": [prompts.rating_answer(r["rating"]) for r in rows]}
-    )
+    return ctx.rating_sft_examples(reward_contexts, domain, reward_contexts["review"].tolist())
 
 
 def check_reward_model(
@@ -39,10 +36,9 @@ def check_reward_model(
     target review vs no reason (the paper's Table 5 rows "Review-guided Reason"
     and "Without Reason"). The review should help; the table shows whether it does."""
     engine = Engine(base_model, {"reward_model": reward_adapter}, base_params)
-    rows = reasoner_contexts.to_dict("records")
     truth = reasoner_contexts["rating"].to_numpy(float)
     results = []
-    for name, reason in (("Review-guided Reason", lambda r: r["review"]), ("Without Reason", lambda r: None)):
-        predicted = np.array(engine.score_ratings([ctx.predictor_prompt(r, domain, reason(r)) for r in rows], "reward_model", batch_size=params["scoring_batch_size"], desc=name))
-        results.append({"reason_type": name, "mae": float(np.abs(predicted - truth).mean()), "rmse": float(np.sqrt(((predicted - truth) ** 2).mean())), "rows": len(rows)})
+    for name, reasons in (("Review-guided Reason", reasoner_contexts["review"]), ("Without Reason", None)):
+        predicted, _ = score_ratings(engine, reasoner_contexts, reasons, "reward_model", domain, params["scoring_batch_size"])
+        results.append({"reason_type": name, "mae": mae(truth, predicted), "rmse": rmse(truth, predicted), "rows": len(truth)})
     return pd.DataFrame(results)

@@ -7,7 +7,6 @@ from typing import Any
 import pandas as pd
 
 from reason4rec import contexts as ctx
-from reason4rec import prompts
 from reason4rec.inference import generate_reasons
 from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine
 
@@ -24,5 +23,4 @@ def generate_pair_reasons(
 def predictor_sft_examples(contexts: pd.DataFrame, reasons: pd.DataFrame, domain: str) -> pd.DataFrame:
     """The predictor prompt with the generated reason, answered ``Predicted Rating: x.0``."""
     joined = contexts.merge(reasons[["user_id", "item_id", "reason"]], on=["user_id", "item_id"], how="inner", validate="one_to_one")
-    rows = joined.to_dict("records")
-    return pd.DataFrame({"prompt": [ctx.predictor_prompt(r, domain, r["reason"]) for r in rows], "response": [prompts.rating_answer(r["rating"]) for r in rows]})
+    return ctx.rating_sft_examples(joined, domain, joined["reason"].tolist())
