@@ -1,4 +1,4 @@
-"""train_predictor: see nodes.py."""
+"""train_predictor: the reasoner's own reasons, then the predictor adapter trained on them (section 3.3)."""
 
 from .pipeline import create_pipeline
 

@@ -1,4 +1,4 @@
-"""train_reasoner: see nodes.py."""
+"""train_reasoner: the reasoner adapter, trained on the accepted reasons (section 3.2)."""
 
 from .pipeline import create_pipeline
 
