@@ -343,7 +343,9 @@ class Engine:
         self.model.eval()
         self.device = next(self.model.parameters()).device
         self.bf16 = use_bf16(params.get("bf16", "auto"))
-        self.stop_ids = sorted({i for i in (self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|eot_id|>")) if isinstance(i, int) and i >= 0})
+        # End of turn: the eos token, plus Llama-3's <|eot_id|> where the vocabulary has it.
+        vocabulary = self.tokenizer.get_vocab()
+        self.stop_ids = sorted({self.tokenizer.eos_token_id, *([vocabulary["<|eot_id|>"]] if "<|eot_id|>" in vocabulary else [])})
         self.rating_ids = rating_token_ids(self.tokenizer)
 
     def _activate(self, adapter: str | None):
