@@ -96,12 +96,15 @@ def test_two_adapters_switch_by_name(tiny_base, predictor, echo):
 def test_training_resumes_from_its_last_checkpoint(tiny_base, tmp_path):
     hyper = {**LORA_HYPER, "checkpoint_dir": str(tmp_path), "max_steps": 4, "save_steps": 2, "epochs": 1}
     examples = rating_examples(32)
-    _, first = train_adapter(tiny_base, examples, {**hyper, "max_steps": 2}, "predictor", TINY_BASE_PARAMS)
-    # Same data and hyperparameters except the step budget: a different run, so no resume.
+    _, first = train_adapter(tiny_base, examples, hyper, "predictor", TINY_BASE_PARAMS)
     runs = list(tmp_path.iterdir())
-    assert len(runs) == 1 and (runs[0] / "checkpoint-2").is_dir()
-    _, again = train_adapter(tiny_base, examples, {**hyper, "max_steps": 2}, "predictor", TINY_BASE_PARAMS)
+    assert len(runs) == 1 and (runs[0] / "checkpoint-4").is_dir() and not first.empty
+    # The same job again (as after a crash once the last checkpoint was written) resumes there.
+    _, again = train_adapter(tiny_base, examples, hyper, "predictor", TINY_BASE_PARAMS)
     assert again.empty  # resumed at its final step: nothing left to train, no step logged
+    # A changed configuration is a different run and starts afresh.
+    _, other = train_adapter(tiny_base, examples, {**hyper, "learning_rate": 1e-3}, "predictor", TINY_BASE_PARAMS)
+    assert not other.empty and len(list(tmp_path.iterdir())) == 2
 
 
 def test_hub_style_base_loads_from_a_path_and_4bit_falls_back_on_cpu(tmp_path, tiny_base, caplog):

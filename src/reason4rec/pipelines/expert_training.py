@@ -30,12 +30,6 @@ EXPERTS = {
 }
 
 
-def train_expert(
-    base_model: BaseModelArtifact, sft_data: pd.DataFrame, base_params: dict[str, Any], expert_params: dict[str, Any], expert: str
-) -> tuple[AdapterArtifact, pd.DataFrame]:
-    return train_adapter(base_model, sft_data, expert_params, expert, base_params)
-
-
 def plot_loss_curve(curve: pd.DataFrame, expert: str) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.plot(curve["step"], curve["loss"], marker=".")
@@ -49,10 +43,12 @@ def expert_training_pipeline(expert: str) -> Pipeline:
     if expert not in EXPERTS:
         raise ValueError(f"unknown expert {expert!r}: expected one of {sorted(EXPERTS)}")
 
-    def train(base_model, sft_data, base_params, expert_params):
-        return train_expert(base_model, sft_data, base_params, expert_params, expert)
+    def train(
+        base_model: BaseModelArtifact, sft_data: pd.DataFrame, base_params: dict[str, Any], expert_params: dict[str, Any]
+    ) -> tuple[AdapterArtifact, pd.DataFrame]:
+        return train_adapter(base_model, sft_data, expert_params, expert, base_params)
 
-    def plot(curve):
+    def plot(curve: pd.DataFrame) -> plt.Figure:
         return plot_loss_curve(curve, expert)
 
     return Pipeline(
