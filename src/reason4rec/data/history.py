@@ -51,8 +51,9 @@ def _side_windows(
     codes, uniques = pd.factorize(pool[key], sort=False)
     target_codes = pd.Index(uniques).get_indexer(targets[key])
     pool_times = pool["timestamp"].to_numpy(np.int64)
-    t_min = min(pool_times.min(initial=0), targets["timestamp"].min()) if len(targets) else 0
-    span = int(max(pool_times.max(initial=0), targets["timestamp"].max() if len(targets) else 0) - t_min + 1)
+    all_times = np.concatenate([pool_times, targets["timestamp"].to_numpy(np.int64)])
+    t_min = int(all_times.min()) if len(all_times) else 0
+    span = int(all_times.max()) - t_min + 1 if len(all_times) else 1
 
     # One sortable int64 key per row: (entity code, time). Entity codes fit in
     # the high part as long as n_entities * time span < 2**63.

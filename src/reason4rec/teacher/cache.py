@@ -38,11 +38,3 @@ class AnswerCache:
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
                 (key, text, prompt_tokens, completion_tokens, model, time.time()),
             )
-
-    def keys(self) -> set[str]:
-        with self._lock:
-            return {row[0] for row in self._db.execute("SELECT key FROM answers")}
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

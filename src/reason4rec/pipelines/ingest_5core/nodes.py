@@ -9,7 +9,6 @@ import pandas as pd
 
 from reason4rec.data.filtering import (
     INTERACTION_COLUMNS,
-    clean_reviews,
     dataset_statistics,
     filter_k_core,
     keep_time_window,
@@ -17,10 +16,6 @@ from reason4rec.data.filtering import (
 )
 
 logger = logging.getLogger(__name__)
-
-
-def clean(raw_reviews: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return clean_reviews(raw_reviews)
 
 
 def window_and_k_core(interactions: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,14 +1,15 @@
 from kedro.pipeline import Node, Pipeline
 
 from reason4rec.contexts import interaction_pool
+from reason4rec.data.filtering import clean_reviews
 
-from .nodes import clean, collect_rejects, split, window_and_k_core
+from .nodes import collect_rejects, split, window_and_k_core
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(clean, "raw_reviews", ["interactions_clean", "clean_rejects"], name="clean_reviews"),
+            Node(clean_reviews, "raw_reviews", ["interactions_clean", "clean_rejects"], name="clean_reviews"),
             Node(
                 window_and_k_core,
                 ["interactions_clean", "params:ingest"],
