@@ -5,6 +5,11 @@
 The model is the default ``tiny`` shape (4 layers, hidden 256) with random
 weights: speed does not depend on the weights' values. glibc's allocator makes
 batched CPU runs noisy; the two variables above steady them.
+
+Scoring is also put against the machine: the forward's arithmetic (weight
+matmuls plus dense attention) per second, next to what one large matmul reaches
+in the same precision. When one-by-one scoring already runs near that ceiling,
+batching has little left to gain.
 """
 
 from __future__ import annotations
@@ -27,6 +32,26 @@ def timed(function, *args, **kwargs):
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def scoring_flops(model: torch.nn.Module, tokens: int) -> float:
+    """Floating-point operations of one scoring forward over ``tokens`` tokens:
+    2 per weight per token in the decoder layers, plus QK^T and AV counted dense."""
+    config = model.config
+    layer_weights = sum(p.numel() for name, p in model.named_parameters() if ".layers." in name and p.dim() == 2)
+    return 2 * layer_weights * tokens + 4 * config.num_hidden_layers * config.hidden_size * tokens**2
+
+
+def matmul_ceiling(bf16: bool, size: int = 1024, repeats: int = 20) -> float:
+    """FLOP/s of a square matmul in the engine's precision: a practical ceiling for this CPU."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        torch.matmul(a, b)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            torch.matmul(a, b)
+        seconds = time.perf_counter() - start
+    return 2 * size**3 * repeats / seconds
 
 
 def main() -> None:
@@ -54,6 +79,11 @@ def main() -> None:
     _, batched = timed(engine.score_ratings, prompts, None, batch_size=args.batch_size)
     _, single = timed(lambda: [engine.score_ratings([p], None, batch_size=1) for p in prompts])
     print(f"scoring    batch {args.batch_size}: {args.prompts / batched:7.1f} prompts/s | one-by-one: {args.prompts / single:7.1f} prompts/s | speed-up {single / batched:.1f}x")
+    lengths = [len(engine.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    work = sum(scoring_flops(engine.model, n) for n in lengths)
+    ceiling = matmul_ceiling(engine.bf16)
+    print(f"scoring arithmetic: batched {work / batched / 1e9:6.1f} GFLOP/s | one-by-one {work / single / 1e9:6.1f} GFLOP/s | "
+          f"1024x1024 matmul {ceiling / 1e9:6.1f} GFLOP/s (one-by-one at {work / single / ceiling:.0%} of it)")
 
     short = [p[:400] for p in prompts]
     out, batched = timed(engine.generate, short, None, max_new_tokens=args.new_tokens, batch_size=args.batch_size)
