@@ -85,6 +85,16 @@ def main() -> None:
     print(f"scoring arithmetic: batched {work / batched / 1e9:6.1f} GFLOP/s | one-by-one {work / single / 1e9:6.1f} GFLOP/s | "
           f"1024x1024 matmul {ceiling / 1e9:6.1f} GFLOP/s (one-by-one at {work / single / ceiling:.0%} of it)")
 
+    # Mixed lengths, as real histories give: batches in arrival order (each call
+    # holds one batch, so nothing is regrouped) vs one call, regrouped by length.
+    generator = torch.Generator().manual_seed(0)
+    mixed = [tokenizer.decode(ids[i * 50 : i * 50 + int(torch.randint(args.prompt_tokens // 4, args.prompt_tokens, (1,), generator=generator))])
+             for i in range(args.prompts * 2)]
+    _, arrival = timed(lambda: [engine.score_ratings(mixed[s : s + args.batch_size], None, batch_size=args.batch_size) for s in range(0, len(mixed), args.batch_size)])
+    _, regrouped = timed(engine.score_ratings, mixed, None, batch_size=args.batch_size)
+    print(f"scoring, {len(mixed)} prompts of {args.prompt_tokens // 4}-{args.prompt_tokens} tokens, batch {args.batch_size}: "
+          f"arrival order {len(mixed) / arrival:6.1f} prompts/s | regrouped by length {len(mixed) / regrouped:6.1f} prompts/s | speed-up {arrival / regrouped:.2f}x")
+
     short = [p[:400] for p in prompts]
     out, batched = timed(engine.generate, short, None, max_new_tokens=args.new_tokens, batch_size=args.batch_size)
     tokens = sum(o["new_tokens"] for o in out)

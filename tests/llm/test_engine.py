@@ -10,6 +10,7 @@ from reason4rec.llm.engine import (
     chat_prompt,
     encode_sft_example,
     expected_rating,
+    length_sorted_batches,
     rating_token_ids,
     train_adapter,
 )
@@ -73,12 +74,19 @@ def test_logit_weighted_decoding_is_the_softmax_expectation():
 
 def test_batched_equals_one_by_one(tiny_base, predictor):
     engine = Engine(tiny_base, {"predictor": predictor[0]}, TINY_BASE_PARAMS)
-    prompts = [f"The album is {'good ' * n}okay. Rate it." for n in range(6)]  # different lengths: real left padding
-    batched = engine.score_ratings(prompts, "predictor", batch_size=6)
+    # Different lengths in no order: real left padding, and batches regrouped by length.
+    prompts = [f"The album is {'good ' * n}okay. Rate it." for n in (3, 0, 5, 1, 4, 2)]
+    batched = engine.score_ratings(prompts, "predictor", batch_size=4)
     single = [engine.score_ratings([p], "predictor", batch_size=1)[0] for p in prompts]
     assert batched == pytest.approx(single, abs=1e-5)
-    generated = engine.generate(prompts, "predictor", max_new_tokens=8, batch_size=6)
+    generated = engine.generate(prompts, "predictor", max_new_tokens=8, batch_size=4)
     assert generated == [engine.generate([p], "predictor", max_new_tokens=8)[0] for p in prompts]
+
+
+def test_length_sorted_batches_cover_every_index_once_longest_first():
+    sequences = [[0] * n for n in (3, 9, 1, 7, 5)]
+    batches = length_sorted_batches(sequences, batch_size=2)
+    assert batches == [[1, 3], [4, 0], [2]]
 
 
 def test_two_adapters_switch_by_name(tiny_base, predictor, echo):

@@ -376,11 +376,11 @@ class Engine:
         Returns, in order, ``{"text", "new_tokens"}`` per prompt.
         """
         torch.manual_seed(seed)
-        results: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = [{} for _ in prompts]
         encoded = [self.tokenizer(chat_prompt(self.tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
         with self._activate(adapter), self._autocast():
-            for start in tqdm(range(0, len(encoded), batch_size), desc=desc, unit="batch", disable=len(encoded) <= batch_size):
-                ids, mask = pad_batch(encoded[start : start + batch_size], self.tokenizer.pad_token_id, "left")
+            for batch in _progress(length_sorted_batches(encoded, batch_size), len(encoded), batch_size, desc):
+                ids, mask = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id, "left")
                 output = self.model.generate(
                     input_ids=ids.to(self.device),
                     attention_mask=mask.to(self.device),
@@ -391,9 +391,9 @@ class Engine:
                     eos_token_id=self.stop_ids,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
-                for row in output[:, ids.shape[1] :].tolist():
+                for index, row in zip(batch, output[:, ids.shape[1] :].tolist()):
                     end = next((i for i, t in enumerate(row) if t in self.stop_ids), len(row))
-                    results.append({"text": self.tokenizer.decode(row[:end], skip_special_tokens=True).strip(), "new_tokens": min(end + 1, len(row))})
+                    results[index] = {"text": self.tokenizer.decode(row[:end], skip_special_tokens=True).strip(), "new_tokens": min(end + 1, len(row))}
         return results
 
     @torch.inference_mode()
@@ -407,10 +407,10 @@ class Engine:
         prefix = self.tokenizer(RATING_PREFIX, add_special_tokens=False)["input_ids"]
         encoded = [self.tokenizer(chat_prompt(self.tokenizer, p), add_special_tokens=False)["input_ids"] + prefix for p in prompts]
         values = torch.arange(1, 6, dtype=torch.float32)
-        ratings: list[float] = []
+        ratings = [math.nan] * len(prompts)
         with self._activate(adapter), self._autocast():
-            for start in tqdm(range(0, len(encoded), batch_size), desc=desc, unit="batch", disable=len(encoded) <= batch_size):
-                ids, mask = pad_batch(encoded[start : start + batch_size], self.tokenizer.pad_token_id, "left")
+            for batch in _progress(length_sorted_batches(encoded, batch_size), len(encoded), batch_size, desc):
+                ids, mask = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id, "left")
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
                 logits = self.model(
                     input_ids=ids.to(self.device),
@@ -418,8 +418,25 @@ class Engine:
                     position_ids=positions.to(self.device),
                     logits_to_keep=1,
                 ).logits[:, -1, :]
-                ratings.extend(expected_rating(logits.float().cpu(), self.rating_ids, values).tolist())
+                for index, rating in zip(batch, expected_rating(logits.float().cpu(), self.rating_ids, values).tolist()):
+                    ratings[index] = rating
         return ratings
+
+
+def length_sorted_batches(sequences: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
+    """Indices of ``sequences`` in batches of similar length, longest first.
+
+    Prompts of one batch are left-padded to its longest; batching neighbours in
+    length keeps that padding (compute spent on nothing) small, and longest
+    first makes an out-of-memory batch fail at once. Callers put results back
+    by index, so the output order is the input order.
+    """
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _progress(batches: list[list[int]], rows: int, batch_size: int, desc: str):
+    return tqdm(batches, desc=desc, unit="batch", disable=rows <= batch_size)
 
 
 def rating_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
