@@ -101,6 +101,16 @@ def test_two_adapters_switch_by_name(tiny_base, predictor, echo):
         engine.generate(prompt, "reasoner", max_new_tokens=4)
 
 
+def test_training_does_not_depend_on_what_ran_before(tiny_base):
+    examples = rating_examples(16)
+    hyper = {**LORA_HYPER, "epochs": 1}
+    first, _ = train_adapter(tiny_base, examples, hyper, "predictor", TINY_BASE_PARAMS)
+    torch.rand(1000)  # anything else the process does between two trainings
+    second, _ = train_adapter(tiny_base, examples, hyper, "predictor", TINY_BASE_PARAMS)
+    for key, weights in first.state_dict.items():
+        assert torch.equal(weights, second.state_dict[key]), key
+
+
 def test_training_resumes_from_its_last_checkpoint(tiny_base, tmp_path):
     hyper = {**LORA_HYPER, "checkpoint_dir": str(tmp_path), "max_steps": 4, "save_steps": 2, "epochs": 1}
     examples = rating_examples(32)

@@ -36,6 +36,7 @@ from transformers import (
     Trainer,
     TrainerCallback,
     TrainingArguments,
+    set_seed,
 )
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -304,6 +305,10 @@ def train_adapter(
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=hyper.get("gradient_checkpointing", True))
     config = lora_config(hyper)
+    # LoRA's A matrices are drawn here, before Trainer seeds anything: without
+    # this the adapter would depend on what the process ran before (a whole
+    # `kedro run` and `kedro run --pipelines <one>` would train different experts).
+    set_seed(hyper.get("seed", 0))
     model = get_peft_model(model, config)
     encoded = [encode_sft_example(tokenizer, p, r, hyper["max_length"]) for p, r in zip(examples["prompt"], examples["response"])]
     run = f"{expert}-{fingerprint(base.metadata, hyper, examples[['prompt', 'response']].values.tolist())}"
