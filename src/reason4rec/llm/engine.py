@@ -384,7 +384,7 @@ class Engine:
         results: list[dict[str, Any]] = [{} for _ in prompts]
         encoded = [self.tokenizer(chat_prompt(self.tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
         with self._activate(adapter), self._autocast():
-            for batch in _progress(length_sorted_batches(encoded, batch_size), len(encoded), batch_size, desc):
+            for batch in _progress(length_sorted_batches(encoded, batch_size), desc):
                 ids, mask = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id, "left")
                 output = self.model.generate(
                     input_ids=ids.to(self.device),
@@ -414,7 +414,7 @@ class Engine:
         values = torch.arange(1, 6, dtype=torch.float32)
         ratings = [math.nan] * len(prompts)
         with self._activate(adapter), self._autocast():
-            for batch in _progress(length_sorted_batches(encoded, batch_size), len(encoded), batch_size, desc):
+            for batch in _progress(length_sorted_batches(encoded, batch_size), desc):
                 ids, mask = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id, "left")
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
                 logits = self.model(
@@ -440,8 +440,8 @@ def length_sorted_batches(sequences: Sequence[Sequence[int]], batch_size: int) -
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def _progress(batches: list[list[int]], rows: int, batch_size: int, desc: str):
-    return tqdm(batches, desc=desc, unit="batch", disable=rows <= batch_size)
+def _progress(batches: list[list[int]], desc: str):
+    return tqdm(batches, desc=desc, unit="batch", disable=len(batches) <= 1)
 
 
 def rating_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
