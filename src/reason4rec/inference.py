@@ -14,20 +14,24 @@ from reason4rec.llm.engine import Engine
 
 def generate_reasons(engine: Engine, contexts: pd.DataFrame, adapter: str, domain: str, params: dict[str, Any]) -> pd.DataFrame:
     """One reason per context: ``user_id``, ``item_id``, ``reason``, ``new_tokens``, ``seconds``
-    (the batch's wall time shared equally among its rows)."""
-    records = contexts.to_dict("records")
-    rows = []
-    batch_size = params["batch_size"]
-    for start in range(0, len(records), batch_size):
-        batch = records[start : start + batch_size]
-        began = time.perf_counter()
-        outputs = engine.generate(
-            [ctx.reasoner_prompt(r, domain) for r in batch], adapter, max_new_tokens=params["max_new_tokens"],
-            temperature=params["temperature"], batch_size=batch_size, desc="reasoning",
-        )  # fmt: skip
-        seconds = (time.perf_counter() - began) / len(batch)
-        rows += [{"user_id": r["user_id"], "item_id": r["item_id"], "reason": o["text"], "new_tokens": o["new_tokens"], "seconds": seconds} for r, o in zip(batch, outputs)]
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "reason", "new_tokens", "seconds"])
+    (the call's wall time shared equally among its rows). One engine call, so
+    the engine can batch prompts of similar length together."""
+    began = time.perf_counter()
+    outputs = engine.generate(
+        [ctx.reasoner_prompt(r, domain) for r in contexts.to_dict("records")], adapter, max_new_tokens=params["max_new_tokens"],
+        temperature=params["temperature"], batch_size=params["batch_size"], desc="reasoning",
+    )  # fmt: skip
+    seconds = (time.perf_counter() - began) / max(1, len(contexts))
+    return pd.DataFrame(
+        {
+            "user_id": contexts["user_id"].to_numpy(),
+            "item_id": contexts["item_id"].to_numpy(),
+            "reason": [o["text"] for o in outputs],
+            "new_tokens": [o["new_tokens"] for o in outputs],
+            "seconds": seconds,
+        },
+        columns=["user_id", "item_id", "reason", "new_tokens", "seconds"],
+    )
 
 
 def score_ratings(engine: Engine, contexts: pd.DataFrame, reasons: pd.Series | None, adapter: str, domain: str, batch_size: int) -> tuple[list[float], float]:

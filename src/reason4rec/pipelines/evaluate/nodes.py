@@ -48,10 +48,10 @@ def predict_with_reasons(
             "user_id": test_contexts["user_id"],
             "item_id": test_contexts["item_id"],
             "rating": test_contexts["rating"].astype(float),
-            "reason": reasons["reason"],
+            "reason": reasons["reason"].to_numpy(),
             "prediction": ratings,
-            "seconds": reasons["seconds"] + scoring_seconds,
-            "new_tokens": reasons["new_tokens"] + 1,  # the rating token
+            "seconds": reasons["seconds"].to_numpy() + scoring_seconds,
+            "new_tokens": reasons["new_tokens"].to_numpy() + 1,  # the rating token
         }
     )[PREDICTION_COLUMNS]
 
