@@ -142,7 +142,7 @@ def compile_metrics(
             "hardware": device,
             "seconds_per_prediction": float(test_predictions["seconds"].mean()),
             "generated_tokens_per_prediction": float(test_predictions["new_tokens"].mean()),
-            "note": "batched reason generation plus rating scoring, wall time shared equally among a batch's rows",
+            "note": "batched reason generation plus rating scoring, wall time shared equally among the rows",
         },
     }
 
