@@ -1,13 +1,22 @@
+import re
+
 from reason4rec import prompts
+from reason4rec.data.synthetic import MUSIC_ASPECTS
 from reason4rec.teacher import Teacher, TeacherRequest
 from reason4rec.teacher.cache import AnswerCache
-from reason4rec.teacher.rules import RulesBackend, summarize_review
+from reason4rec.teacher.rules import ASPECT_KEYWORDS, RulesBackend, compose_reason, summarize_review
 
 H = prompts.HistoryEntry
+# What the synthetic world's evaluation counts as naming an aspect: a substring of the lower-cased reason.
+VOCABULARY = sorted(set(MUSIC_ASPECTS) | set(ASPECT_KEYWORDS))
 
 
 def rules_teacher():
     return Teacher(RulesBackend(), AnswerCache(None), concurrency=1)
+
+
+def named(reason):
+    return {a for a in VOCABULARY if a in reason.lower()}
 
 
 def test_summaries_parse_and_catch_aspect_sentiment():
@@ -28,16 +37,92 @@ def reasoner_prompt(hint=None):
     return prompts.reasoner_prompt("Digital Music", "Golden Waves", user, item, hint_rating=hint)
 
 
+def taste_prompt(item_positive="Vocals, Production", item_negative="None", hint=None, incidental="Energy"):
+    """A user who always names vocals and lyrics (and once something incidental); other reviewers
+    judge the item on vocals and on aspects this user does not care about."""
+    user = [
+        H("A", "Vocals, Lyrics", "None", "Vocals, Lyrics"),
+        H("B", "Vocals", "Lyrics", f"Vocals, Lyrics, {incidental}"),
+        H("C", "Lyrics", "Vocals", "Vocals, Lyrics"),
+    ]
+    item = [
+        H("D", item_positive, item_negative, "Vocals, Production"),
+        H("E", "Production", "None", f"Production, {incidental}"),
+    ]
+    return prompts.reasoner_prompt("Digital Music", "Golden Waves Vol. 3", user, item, hint_rating=hint)
+
+
+def reasons_of(prompt, samples=12):
+    return [compose_reason(prompt, 0.0, 0)] + [compose_reason(prompt, 0.9, i) for i in range(samples)]
+
+
 def test_reasons_follow_the_evidence_and_the_hint():
     teacher = rules_teacher()
     free, hinted_low, hinted_high = (
         a.text for a in teacher.complete([TeacherRequest(reasoner_prompt()), TeacherRequest(reasoner_prompt(1.0)), TeacherRequest(reasoner_prompt(5.0))], stage="r")
     )
     assert "vocals" in free and "enjoy" in free
-    assert "not like" in hinted_low or "disappointed" in hinted_low
-    assert "enjoy" in hinted_high or "will probably like" in hinted_high
+    assert "disappointed" in hinted_low
+    assert "enjoy" in hinted_high
     for text in (free, hinted_low, hinted_high):
         assert not prompts.reveals_rating(text)
+
+
+def test_reasons_name_what_the_user_cares_about_and_others_judged_and_nothing_else():
+    # Vocals: the user always names it and others praise it. Lyrics: only the user;
+    # production: only other reviewers; energy: once on each side, incidental.
+    for hint in (None, 1.0, 3.0, 5.0):
+        for reason in reasons_of(taste_prompt(hint=hint)):
+            assert named(reason) == {"vocals"}, reason
+
+
+def test_a_shared_aspect_keeps_the_side_other_reviewers_take():
+    praised = compose_reason(taste_prompt(item_positive="Vocals"), 0.0, 0)
+    faulted = compose_reason(taste_prompt(item_positive="None", item_negative="Vocals"), 0.0, 0)
+    assert "praise its vocals" in praised
+    assert "criticise its vocals" in faulted
+
+
+def test_without_shared_aspects_the_user_interests_are_named():
+    reason = compose_reason(taste_prompt(item_positive="Production"), 0.0, 0)
+    assert named(reason) == {"vocals", "lyrics"}
+
+
+def test_the_hint_sets_the_direction_even_against_the_evidence():
+    faulted = dict(item_positive="None", item_negative="Vocals")
+    assert "enjoy" in compose_reason(taste_prompt(**faulted, hint=5.0), 0.0, 0)
+    assert compose_reason(taste_prompt(**faulted, hint=4.0), 0.0, 0).split(". ")[1].startswith("Still,")
+    assert "mixed feelings" in compose_reason(taste_prompt(hint=3.0), 0.0, 0)
+    assert "disappointed" in compose_reason(taste_prompt(hint=2.0), 0.0, 0)
+
+
+def test_without_a_hint_faults_must_clearly_outweigh_praise_for_a_dislike():
+    def free_reason(praised, faulted):
+        user = [H(t, "Vocals, Lyrics, Melody", "None", "Vocals, Lyrics, Melody") for t in "AB"]
+        item = [H("C", praised or "None", faulted or "None", "Vocals, Lyrics, Melody")]
+        return compose_reason(prompts.reasoner_prompt("Digital Music", "T", user, item), 0.0, 0)
+
+    assert "disappointed" in free_reason("", "Vocals, Lyrics, Melody")
+    assert "mixed feelings" in free_reason("", "Vocals, Lyrics")
+    assert "enjoy" in free_reason("Melody", "Vocals, Lyrics")
+    assert "enjoy" in free_reason("", "Vocals")
+
+
+def test_no_reason_reveals_a_rating_not_even_through_an_aspect_name():
+    for hint in (None, 1.0, 2.5, 5.0):
+        for reason in reasons_of(taste_prompt(hint=hint, incidental="Star Quality, 80s Vibe, Rating Scale")):
+            assert not prompts.reveals_rating(reason) and not re.search(r"\d", reason), reason
+
+
+def test_reasons_are_one_short_paragraph():
+    for prompt in (taste_prompt(), taste_prompt(item_negative="Vocals, Lyrics", hint=3.0), reasoner_prompt(5.0)):
+        for reason in reasons_of(prompt):
+            assert "\n" not in reason and len(reason.split()) <= 45, reason
+
+
+def test_a_prompt_with_empty_histories_still_gets_a_reason():
+    reason = compose_reason(prompts.reasoner_prompt("Book", "T", [], []), 0.9, 0)
+    assert reason and not named(reason) and not prompts.reveals_rating(reason)
 
 
 def test_sampled_reasons_vary_by_sample_index_and_are_reproducible():
@@ -45,3 +130,4 @@ def test_sampled_reasons_vary_by_sample_index_and_are_reproducible():
     first = [a.text for a in rules_teacher().complete(requests, stage="r")]
     again = [a.text for a in rules_teacher().complete(requests, stage="r")]
     assert first == again and len(set(first)) > 1
+    assert len({compose_reason(reasoner_prompt(), 0.0, i) for i in range(4)}) == 1

@@ -8,10 +8,15 @@ an LLM teacher (``teacher.backend: openai``).
 - Summarizer prompts: sentence-level sentiment (a small lexicon with negation)
   over a domain aspect vocabulary gives ``Positive Aspects`` / ``Negative
   Aspects`` / ``User Preference Elements``.
-- Reasoner prompts: which of the user's preferences the item's praised and
-  criticised features meet or miss, and a verdict; temperature > 0 varies the
-  wording and emphasis (seeded by prompt and sample index, so reproducible);
-  a rating hint, when present, sets the verdict's direction.
+- Reasoner prompts: one short paragraph naming the aspects the user keeps
+  coming back to in their own reviews that other reviewers praise or
+  criticise in this item (the user's interests or the item's features alone
+  only when nothing is shared), and a verdict. A rating hint, when present,
+  sets the verdict's direction; without one the balance of praise and faults
+  does, leaning favourable as ratings do. Temperature > 0 varies the wording
+  and the order of aspects (seeded by prompt and sample index, so
+  reproducible). Nothing in a reason is a digit or a word that would reveal a
+  rating.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import random
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from reason4rec import prompts
@@ -60,6 +66,10 @@ NEGATIVE_WORDS = {
 }
 NEGATORS = {"not", "no", "never", "nothing", "don't", "doesn't", "isn't", "wasn't", "didn't", "without"}
 
+# Part of the backend's identity, so answers cached from earlier rules (and
+# distillation journals built on them) are not reused once the rules answer differently.
+RULES_REVISION = 2
+
 SUMMARY_SIGNATURE = "Summarize the reasons behind the given rating"
 REASON_SIGNATURE = "Analyze whether the user will like the new"
 
@@ -71,7 +81,7 @@ class RulesBackend:
         self.model = model
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.model}
+        return {"backend": self.name, "model": self.model, "revision": RULES_REVISION}
 
     def call(self, request: TeacherRequest) -> tuple[str, int, int]:
         if SUMMARY_SIGNATURE in request.prompt:
@@ -117,71 +127,165 @@ def summarize_review(review: str) -> str:
     return prompts.format_summary(titled(positive), titled(negative), titled(mentioned))
 
 
-def _aspects_of(section: str, field: str) -> Counter:
-    counts: Counter = Counter()
-    for line in section.splitlines():
-        if line.startswith(field + ":"):
-            for item in line.split(":", 1)[1].split(","):
-                item = item.strip().lower()
-                if item and item != prompts.NONE_MARK.lower():
-                    counts[item] += 1
-    return counts
+# At most this many aspects are named in a reason: rationales stay short, and a
+# user's ratings are seldom driven by more.
+MAX_NAMED = 4
+# An aspect counts as something the user cares about when at least this share of
+# the user's reviews that name any aspect name it; rarer ones are incidental.
+CARE_SHARE = 0.5
 
 
 def compose_reason(prompt: str, temperature: float, sample_index: int) -> str:
-    """A preference-matching rationale from the histories in a reasoner prompt."""
+    """A short rationale: the aspects this user cares about that the item is praised or faulted for, and a verdict.
+
+    On data where ratings are caused by aspects (the synthetic world), the
+    aspects that drive a rating are the ones the user cares about *and* the
+    item is notable for, so those are the ones named; the user's other
+    interests or the item's other features are named only when nothing is shared.
+    """
     sections = prompts.split_sections(prompt)
-    user = sections.get(prompts.USER_HISTORY_HEADER, "")
-    item = sections.get(prompts.ITEM_HISTORY_HEADER, "")
-    task = sections.get(prompts.TASK_HEADER, "")
-    domain_match = re.search(r'like the new (.+?) "', task)
-    domain = domain_match.group(1).lower() if domain_match else "item"
-    hint_match = re.search(r"rated the item ([0-9.]+) stars", task)
-
-    cares = _aspects_of(user, prompts.SUMMARY_FIELDS[2]) + _aspects_of(user, prompts.SUMMARY_FIELDS[0])
-    dislikes = _aspects_of(user, prompts.SUMMARY_FIELDS[1])
-    praised = _aspects_of(item, prompts.SUMMARY_FIELDS[0])
-    criticised = _aspects_of(item, prompts.SUMMARY_FIELDS[1])
-    matches = [a for a, _ in cares.most_common() if praised[a] > criticised[a]]
-    misses = [a for a, _ in (cares + dislikes).most_common() if criticised[a] > praised[a]]
-    evidence = len(matches) - 1.5 * len(misses) + 0.3 * (sum(praised.values()) - sum(criticised.values())) / max(1, sum(praised.values()) + sum(criticised.values()))
-
-    if hint_match:
-        rating = float(hint_match.group(1))
-        direction = "like" if rating >= 4 else "dislike" if rating <= 2 else "mixed"
-    else:
-        direction = "like" if evidence > 0.5 else "dislike" if evidence < -0.5 else "mixed"
-
+    evidence = _read_evidence(sections.get(prompts.USER_HISTORY_HEADER, ""), sections.get(prompts.ITEM_HISTORY_HEADER, ""))
+    hint = re.search(r"rated the item ([0-9.]+) stars", sections.get(prompts.TASK_HEADER, ""))
+    direction = _hinted_direction(float(hint.group(1))) if hint else evidence.direction()
     rng = random.Random(int(hashlib.sha256(f"{prompt}|{sample_index}".encode()).hexdigest()[:16], 16))
-    pick = (lambda options: rng.choice(options)) if temperature > 0 else (lambda options: options[0])
-    if temperature > 0:
-        rng.shuffle(matches)
-        rng.shuffle(misses)
-    top_praised = [a for a, _ in praised.most_common(3)]
-    top_criticised = [a for a, _ in criticised.most_common(3)]
-    user_cares = _listing([a for a, _ in cares.most_common(3)]) or "a well-made " + domain
+    style = _Style(rng if temperature > 0 else None)
+    return " ".join([_finding(evidence, style), _verdict(direction, evidence, style)])
 
-    sentences = [pick([f"The user tends to value {user_cares}.", f"From past reviews, the user cares most about {user_cares}."])]
+
+@dataclass
+class _Evidence:
+    """What the histories say: the user's lasting interests and how others judge the item on them."""
+
+    cares: list[str]  # most often named first
+    praised: list[str]  # shared aspects: the user cares, other reviewers mostly praise
+    faulted: list[str]  # shared aspects: the user cares, other reviewers mostly criticise
+    item_known_for: list[str]  # the item's most discussed aspects, whoever cares
+
+    def direction(self) -> str:
+        """Without a hint. Ratings lean favourable, so a user is expected to like an item unless
+        its faults on what the user cares about outnumber its praised points: by two, mixed; by more, dislike."""
+        shortfall = len(self.faulted) - len(self.praised)
+        return "dislike" if shortfall >= 3 else "mixed" if shortfall == 2 else "like"
+
+    def leaning(self) -> str:
+        """Which way the named aspects alone point, so a verdict against them can concede it."""
+        balance = len(self.praised) - len(self.faulted)
+        return "like" if balance > 0 else "dislike" if balance < 0 else "mixed"
+
+
+def _read_evidence(user: str, item: str) -> _Evidence:
+    """Shared aspects are the user's lasting interests on which other reviewers of the item come
+    down on one side; a tie says nothing about the item."""
+    cares = _lasting_interests(user)
+    praise, criticism, mentions = (_field_counts(item, field) for field in prompts.SUMMARY_FIELDS)
+    shared = [a for a in cares if praise[a] != criticism[a]][:MAX_NAMED]
+    return _Evidence(
+        cares=cares,
+        praised=[a for a in shared if praise[a] > criticism[a]],
+        faulted=[a for a in shared if praise[a] < criticism[a]],
+        item_known_for=[a for a, _ in (mentions + praise + criticism).most_common(2)],
+    )
+
+
+def _lasting_interests(user: str) -> list[str]:
+    """Aspects named in at least ``CARE_SHARE`` of the user's reviews that name any: what the
+    user keeps coming back to, not an aspect one review happened to mention."""
+    reviews = [set(_listed(line)) for line in _field_lines(user, prompts.SUMMARY_FIELDS[2])]
+    reviews = [aspects for aspects in reviews if aspects]
+    counts = Counter(a for aspects in reviews for a in aspects)
+    return [a for a, n in counts.most_common() if n >= CARE_SHARE * len(reviews)]
+
+
+def _field_counts(section: str, field: str) -> Counter:
+    return Counter(a for line in _field_lines(section, field) for a in _listed(line))
+
+
+def _field_lines(section: str, field: str) -> list[str]:
+    return [line.split(":", 1)[1] for line in section.splitlines() if line.startswith(field + ":")]
+
+
+def _listed(line: str) -> list[str]:
+    """The aspects of one summary field, lower-cased; ``None`` and anything that would read as a
+    rating (a digit, "stars") are left out, so no reason can leak one through an aspect's name."""
+    aspects = (item.strip().lower() for item in line.split(","))
+    return [a for a in aspects if a and a != prompts.NONE_MARK.lower() and not re.search(r"\d", a) and not prompts.reveals_rating(a)]
+
+
+def _hinted_direction(rating: float) -> str:
+    return "like" if rating >= 4 else "dislike" if rating <= 2 else "mixed"
+
+
+class _Style:
+    """Word choice: the first phrasing at temperature 0, a seeded random one above it."""
+
+    def __init__(self, rng: random.Random | None):
+        self.rng = rng
+
+    def pick(self, options: list[str]) -> str:
+        return self.rng.choice(options) if self.rng else options[0]
+
+    def listing(self, items: list[str]) -> str:
+        """Items joined in English; their order varies when sampling, which shifts the emphasis."""
+        items = list(items)
+        if self.rng:
+            self.rng.shuffle(items)
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _finding(evidence: _Evidence, style: _Style) -> str:
+    """The sentence that names aspects: shared ones when there are, else a fallback."""
+    praised, faulted = evidence.praised, evidence.faulted
+    if praised and faulted:
+        good, bad, both = style.listing(praised), style.listing(faulted), style.listing(praised + faulted)
+        return style.pick([
+            f"Other reviewers praise its {good} but fault its {bad}, aspects this user cares about.",
+            f"This user cares about {both}; others like its {good} but not its {bad}.",
+            f"Others are pleased with its {good} and let down by its {bad}, aspects that matter to this user.",
+        ])
+    if praised:
+        good = style.listing(praised)
+        return style.pick([
+            f"Other reviewers praise its {good}, which this user cares about most.",
+            f"This user looks for {good}, and others praise exactly that here.",
+            f"Others single out its {good}, just what this user looks for.",
+        ])
+    if faulted:
+        bad = style.listing(faulted)
+        return style.pick([
+            f"Other reviewers criticise its {bad}, which this user cares about most.",
+            f"This user looks for {bad}, and others find that lacking here.",
+            f"Others complain about its {bad}, just what this user is particular about.",
+        ])
+    if evidence.cares:
+        cares = style.listing(evidence.cares[:2])
+        return style.pick([
+            f"This user cares most about {cares}, which other reviewers have not judged here.",
+            f"Past reviews show a taste for {cares}, but others say little about that here.",
+        ])
+    if evidence.item_known_for:
+        known = style.listing(evidence.item_known_for)
+        return style.pick([
+            f"This user's taste is unclear; other reviewers mostly discuss its {known}.",
+            f"Little is known of this user's taste, and others mainly comment on its {known}.",
+        ])
+    return style.pick([
+        "Neither this user's past reviews nor other reviewers point to a clear strength or weakness.",
+        "The histories say little about this user's taste or about this item.",
+    ])
+
+
+def _verdict(direction: str, evidence: _Evidence, style: _Style) -> str:
+    """The closing sentence; it opens with a concession when it goes against the aspects just named."""
     if direction == "like":
-        strengths = _listing(matches[:3] or top_praised) or "its overall quality"
-        sentences.append(pick([f"Other reviewers praise this {domain} for {strengths}, which matches those preferences.", f"This {domain} is appreciated for {strengths}, in line with what the user looks for."]))
-        if misses and temperature > 0 and rng.random() < 0.5:
-            sentences.append(f"Some criticism of its {_listing(misses[:1])} may matter less to this user.")
-        sentences.append(pick(["Overall the user is likely to enjoy it.", "The user will probably like it."]))
+        verdict = style.pick(["the user will probably enjoy it.", "it should suit the user well.", "it looks like a good match."])
     elif direction == "dislike":
-        flaws = _listing(misses[:3] or top_criticised) or "the qualities the user usually looks for"
-        sentences.append(pick([f"However, reviewers often criticise this {domain} for its {flaws}, which the user is sensitive to.", f"Yet this {domain} falls short on {flaws}, exactly where the user is demanding."]))
-        sentences.append(pick(["The user is likely to be disappointed.", "The user will probably not like it."]))
+        verdict = style.pick(["the user will probably be disappointed.", "it is unlikely to satisfy the user.", "it looks like a poor match."])
     else:
-        strengths = _listing(matches[:2] or top_praised[:2]) or "some of its features"
-        flaws = _listing(misses[:2] or top_criticised[:2]) or "a few weaker points"
-        sentences.append(pick([f"The {domain} offers {strengths} but is also criticised for {flaws}.", f"It meets the user's taste in {strengths} while {flaws} may disappoint."]))
-        sentences.append(pick(["The user will likely find it acceptable but not outstanding.", "The user may have mixed feelings about it."]))
-    return " ".join(sentences)
+        verdict = style.pick(["the user may have mixed feelings about it.", "it will probably seem only acceptable.", "it looks like a middling match."])
+    against = evidence.leaning() not in (direction, "mixed")
+    opener = style.pick(["Still, ", "Even so, ", "On balance, "]) if against else style.pick(["", "Overall, ", "On the whole, "])
+    return _capitalise(opener + verdict)
 
 
-def _listing(items: list[str]) -> str:
-    items = list(dict.fromkeys(items))
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
