@@ -56,7 +56,7 @@ LORA_HYPER = {
 @pytest.fixture(scope="session")
 def tiny_base():
     from reason4rec.data.synthetic import generate_review_world
-    from reason4rec.llm.engine import build_base_model
+    from reason4rec.llm.base import build_base_model
 
     world = generate_review_world(SMOKE_WORLD)
     # As in the pipeline, the corpus holds the reviews, titles and the prompts' own wording.

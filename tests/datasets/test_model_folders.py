@@ -6,7 +6,6 @@ from kedro.io import DatasetError, Version
 
 from reason4rec.datasets.model_folders import COMPLETE_MARKER, AdapterDataset, BaseModelDataset
 from reason4rec.llm.engine import Engine
-from tests.conftest import TINY_BASE_PARAMS
 from tests.llm.test_engine import echo, predictor  # noqa: F401 - shared fixtures
 
 
@@ -17,8 +16,8 @@ def test_adapter_round_trip_gives_identical_logits(tmp_path, tiny_base, predicto
     loaded = AdapterDataset(str(tmp_path / "predictor_adapter"), version=Version(None, None)).load()
     assert loaded.metadata == json.loads(json.dumps(adapter.metadata, default=str))
     prompts = ["The album is good. Rate it.", "The album is poor. Rate it."]
-    before = Engine(tiny_base, {"p": adapter}, TINY_BASE_PARAMS).score_ratings(prompts, "p")
-    after = Engine(tiny_base, {"p": loaded}, TINY_BASE_PARAMS).score_ratings(prompts, "p")
+    before = Engine(tiny_base, {"p": adapter}).score_ratings(prompts, "p")
+    after = Engine(tiny_base, {"p": loaded}).score_ratings(prompts, "p")
     assert before == after
     folder = next((tmp_path / "predictor_adapter").iterdir()) / "predictor_adapter"
     assert {"adapter_config.json", "adapter_model.safetensors", "training_metadata.json"} <= {p.name for p in folder.iterdir()}
@@ -52,12 +51,17 @@ def test_versions_latest_and_half_written(tmp_path, predictor, echo):  # noqa: F
     assert not AdapterDataset(str(tmp_path / "never_saved"), version=Version(None, None)).exists()
 
 
-def test_tiny_base_round_trip(tmp_path, tiny_base):
+def test_tiny_base_round_trip_loads_once_per_process(tmp_path, tiny_base):
+    from reason4rec.llm.base import load_model
+
     dataset = BaseModelDataset(str(tmp_path / "base"), version=Version(None, None))
     dataset.save(tiny_base)
     loaded = BaseModelDataset(str(tmp_path / "base"), version=Version(None, None)).load()
+    assert BaseModelDataset(str(tmp_path / "base"), version=Version(None, None)).load() is loaded
+    assert loaded.loading == tiny_base.loading and loaded.model is None  # weights are read when an expert needs them
+    model, tokenizer = load_model(loaded)
     ids = torch.tensor([[1, 5, 9, 12]])
     with torch.no_grad():
-        assert torch.equal(tiny_base.model(ids).logits, loaded.model(ids).logits)
-    assert loaded.tokenizer.chat_template == tiny_base.tokenizer.chat_template
+        assert torch.equal(tiny_base.model(ids).logits, model(ids).logits)
+    assert tokenizer.chat_template == tiny_base.tokenizer.chat_template
     assert json.loads(dataset.preview())["base_model"] == "tiny"

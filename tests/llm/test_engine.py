@@ -4,17 +4,10 @@ import pandas as pd
 import pytest
 import torch
 
-from reason4rec.llm.engine import (
-    RATING_PREFIX,
-    Engine,
-    chat_prompt,
-    encode_sft_example,
-    expected_rating,
-    length_sorted_batches,
-    rating_token_ids,
-    train_adapter,
-)
-from tests.conftest import LORA_HYPER, TINY_BASE_PARAMS
+from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
+from reason4rec.llm.engine import Engine, engine_for, expected_rating, length_sorted_batches
+from reason4rec.llm.training import encode_sft_example, train_adapter
+from tests.conftest import LORA_HYPER
 
 
 def rating_examples(n=96):
@@ -26,13 +19,13 @@ def rating_examples(n=96):
 
 @pytest.fixture(scope="module")
 def predictor(tiny_base):
-    return train_adapter(tiny_base, rating_examples(), LORA_HYPER, "predictor", TINY_BASE_PARAMS)
+    return train_adapter(tiny_base, rating_examples(), LORA_HYPER, "predictor")
 
 
 @pytest.fixture(scope="module")
 def echo(tiny_base):
     rows = pd.DataFrame({"prompt": ["Say something."] * 48, "response": ["Melody melody melody."] * 48})
-    return train_adapter(tiny_base, rows, LORA_HYPER, "echo", TINY_BASE_PARAMS)[0]
+    return train_adapter(tiny_base, rows, LORA_HYPER, "echo")[0]
 
 
 def test_training_lowers_the_loss_and_records_metadata(predictor):
@@ -43,7 +36,7 @@ def test_training_lowers_the_loss_and_records_metadata(predictor):
 
 
 def test_trained_predictor_ranks_ratings(tiny_base, predictor):
-    engine = Engine(tiny_base, {"predictor": predictor[0]}, TINY_BASE_PARAMS)
+    engine = Engine(tiny_base, {"predictor": predictor[0]})
     scores = engine.score_ratings(["The album is awful. Rate it.", "The album is superb. Rate it."], "predictor")
     assert scores[0] + 1.0 < scores[1]
 
@@ -73,7 +66,7 @@ def test_logit_weighted_decoding_is_the_softmax_expectation():
 
 
 def test_batched_equals_one_by_one(tiny_base, predictor):
-    engine = Engine(tiny_base, {"predictor": predictor[0]}, TINY_BASE_PARAMS)
+    engine = Engine(tiny_base, {"predictor": predictor[0]})
     # Different lengths in no order: real left padding, and batches regrouped by length.
     prompts = [f"The album is {'good ' * n}okay. Rate it." for n in (3, 0, 5, 1, 4, 2)]
     batched = engine.score_ratings(prompts, "predictor", batch_size=4)
@@ -90,7 +83,7 @@ def test_length_sorted_batches_cover_every_index_once_longest_first():
 
 
 def test_two_adapters_switch_by_name(tiny_base, predictor, echo):
-    engine = Engine(tiny_base, {"predictor": predictor[0], "echo": echo}, TINY_BASE_PARAMS)
+    engine = Engine(tiny_base, {"predictor": predictor[0], "echo": echo})
     prompt = ["Say something."]
     first = engine.generate(prompt, "predictor", max_new_tokens=8)
     assert engine.generate(prompt, "echo", max_new_tokens=8)[0]["text"].lower().startswith("melody")
@@ -104,9 +97,9 @@ def test_two_adapters_switch_by_name(tiny_base, predictor, echo):
 def test_training_does_not_depend_on_what_ran_before(tiny_base):
     examples = rating_examples(16)
     hyper = {**LORA_HYPER, "epochs": 1}
-    first, _ = train_adapter(tiny_base, examples, hyper, "predictor", TINY_BASE_PARAMS)
+    first, _ = train_adapter(tiny_base, examples, hyper, "predictor")
     torch.rand(1000)  # anything else the process does between two trainings
-    second, _ = train_adapter(tiny_base, examples, hyper, "predictor", TINY_BASE_PARAMS)
+    second, _ = train_adapter(tiny_base, examples, hyper, "predictor")
     for key, weights in first.state_dict.items():
         assert torch.equal(weights, second.state_dict[key]), key
 
@@ -114,28 +107,46 @@ def test_training_does_not_depend_on_what_ran_before(tiny_base):
 def test_training_resumes_from_its_last_checkpoint(tiny_base, tmp_path):
     hyper = {**LORA_HYPER, "checkpoint_dir": str(tmp_path), "max_steps": 4, "save_steps": 2, "epochs": 1}
     examples = rating_examples(32)
-    _, first = train_adapter(tiny_base, examples, hyper, "predictor", TINY_BASE_PARAMS)
+    _, first = train_adapter(tiny_base, examples, hyper, "predictor")
     runs = list(tmp_path.iterdir())
     assert len(runs) == 1 and (runs[0] / "checkpoint-4").is_dir() and not first.empty
     # The same job again (as after a crash once the last checkpoint was written) resumes there.
-    _, again = train_adapter(tiny_base, examples, hyper, "predictor", TINY_BASE_PARAMS)
-    assert again.empty  # resumed at its final step: nothing left to train, no step logged
+    _, again = train_adapter(tiny_base, examples, hyper, "predictor")
+    # Resumed at its final step: nothing left to train, and the curve still covers the steps before.
+    pd.testing.assert_frame_equal(again, first)
     # A changed configuration is a different run and starts afresh.
-    _, other = train_adapter(tiny_base, examples, {**hyper, "learning_rate": 1e-3}, "predictor", TINY_BASE_PARAMS)
+    _, other = train_adapter(tiny_base, examples, {**hyper, "learning_rate": 1e-3}, "predictor")
     assert not other.empty and len(list(tmp_path.iterdir())) == 2
 
 
 def test_hub_style_base_loads_from_a_path_and_4bit_falls_back_on_cpu(tmp_path, tiny_base, caplog):
-    from reason4rec.llm.engine import BaseModelArtifact, load_base
+    from reason4rec.llm.artifacts import BaseModelArtifact
+    from reason4rec.llm.base import load_model
 
     tiny_base.model.save_pretrained(tmp_path)
     tiny_base.tokenizer.save_pretrained(tmp_path)
-    reference = BaseModelArtifact(str(tmp_path))
+    reference = BaseModelArtifact(str(tmp_path), {"quantization": "4bit", "bf16": False})
     with caplog.at_level("WARNING"):
-        model, tokenizer = load_base(reference, {"quantization": "4bit", "bf16": False})
+        model, tokenizer = load_model(reference)
     if not torch.cuda.is_available():
         assert "quantization=4bit needs CUDA" in caplog.text
     ids = torch.tensor([[1, 7, 9]])
     with torch.no_grad():
         assert torch.allclose(model(ids).logits.cpu(), tiny_base.model(ids).logits, atol=1e-5)
     assert tokenizer.chat_template == tiny_base.tokenizer.chat_template
+
+
+def test_one_engine_per_base_shared_by_every_caller(tiny_base, predictor, echo, caplog):
+    from reason4rec.llm.artifacts import BaseModelArtifact
+
+    base = BaseModelArtifact("tiny", tiny_base.loading, tiny_base.metadata, model=tiny_base.model, tokenizer=tiny_base.tokenizer)
+    with caplog.at_level("INFO", logger="reason4rec.llm.base"):
+        first = engine_for(base, {"predictor": predictor[0]})
+        second = engine_for(base, {"echo": echo})
+    assert first is second and caplog.text.count("Loaded the base") == 1
+    alone = Engine(tiny_base, {"predictor": predictor[0]})
+    prompt = ["The album is superb. Rate it."]
+    assert second.score_ratings(prompt, "predictor") == pytest.approx(alone.score_ratings(prompt, "predictor"), abs=1e-6)
+    # The same name again with other weights replaces them.
+    engine_for(base, {"predictor": echo})
+    assert second.generate(["Say something."], "predictor", max_new_tokens=8) == second.generate(["Say something."], "echo", max_new_tokens=8)

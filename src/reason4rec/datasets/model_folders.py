@@ -22,11 +22,7 @@ import fsspec
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 from kedro.io.core import get_filepath_str, get_protocol_and_path
 from kedro_datasets._typing import JSONPreview
-from peft import LoraConfig
-from safetensors.torch import load_file, save_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact
+from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 
 COMPLETE_MARKER = "_COMPLETE"
 METADATA_FILE = "training_metadata.json"
@@ -78,6 +74,14 @@ class _VersionedFolderDataset(AbstractVersionedDataset):
             self._fs.get(f"{source}/", scratch, recursive=True)
             return self._read_files(scratch)
 
+    def _local_copy(self, source: str) -> str:
+        """The version as a local folder that outlives this call (remote versions are downloaded once)."""
+        if self._protocol == "file":
+            return source
+        scratch = tempfile.mkdtemp(prefix="reason4rec-base-")
+        self._fs.get(f"{source}/", scratch, recursive=True)
+        return scratch
+
     def _exists(self) -> bool:
         return self._fs.exists(f"{self._full(self._get_load_path())}/{COMPLETE_MARKER}")
 
@@ -97,6 +101,8 @@ class AdapterDataset(_VersionedFolderDataset):
     """A LoRA adapter checkpoint in PEFT's folder format plus ``training_metadata.json``."""
 
     def _write_files(self, data: AdapterArtifact, folder: Path) -> None:
+        from safetensors.torch import save_file
+
         config = data.config
         config.base_model_name_or_path = data.metadata.get("base_model")
         config.save_pretrained(str(folder))
@@ -104,6 +110,9 @@ class AdapterDataset(_VersionedFolderDataset):
         (folder / METADATA_FILE).write_text(json.dumps(data.metadata, indent=2, default=str))
 
     def _read_files(self, folder: str) -> AdapterArtifact:
+        from peft import LoraConfig
+        from safetensors.torch import load_file
+
         config = LoraConfig.from_pretrained(folder)
         state = load_file(f"{folder}/adapter_model.safetensors")
         metadata = json.loads(Path(folder, METADATA_FILE).read_text())
@@ -111,20 +120,34 @@ class AdapterDataset(_VersionedFolderDataset):
 
 
 class BaseModelDataset(_VersionedFolderDataset):
-    """The shared base model: for ``tiny``, its weights and tokenizer in Hugging Face
-    format; for a hub id or path, only the reference (the weights stay where they are)."""
+    """The shared base model, loaded once per process.
+
+    A base built here (``tiny``, a converted named base) is saved as a Hugging
+    Face folder (weights and tokenizer with its chat template), so plain
+    transformers loads it; a hub id or path is saved as a reference only. The
+    folder's ``training_metadata.json`` says how to load it (dtype,
+    quantization). ``load`` returns one artifact per version in a process: the
+    weights are read once, when an expert first needs them, and every
+    inference node shares them (``reason4rec.llm.engine.engine_for``).
+    """
+
+    _loaded: dict[str, BaseModelArtifact] = {}
 
     def _write_files(self, data: BaseModelArtifact, folder: Path) -> None:
         if data.model is not None:
             data.model.save_pretrained(str(folder))
             data.tokenizer.save_pretrained(str(folder))
-        (folder / METADATA_FILE).write_text(json.dumps({"name_or_path": data.name_or_path, **data.metadata}, indent=2, default=str))
+        (folder / METADATA_FILE).write_text(json.dumps({"name": data.name, "loading": data.loading, **data.metadata}, indent=2, default=str))
 
-    def _read_files(self, folder: str) -> BaseModelArtifact:
-        metadata = json.loads(Path(folder, METADATA_FILE).read_text())
-        name = metadata.pop("name_or_path")
-        if not Path(folder, "config.json").exists():
-            return BaseModelArtifact(name, metadata=metadata)
-        model = AutoModelForCausalLM.from_pretrained(folder)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        return BaseModelArtifact(name, model, tokenizer, metadata)
+    def load(self) -> BaseModelArtifact:
+        source = self._full(self._get_load_path())
+        key = f"{self._protocol}://{source}"
+        if key not in self._loaded:
+            if not self._fs.exists(f"{source}/{COMPLETE_MARKER}"):
+                raise DatasetError(f"{source} is not a complete checkpoint (no {COMPLETE_MARKER} marker): it was never finished writing")
+            with self._fs.open(f"{source}/{METADATA_FILE}") as handle:
+                metadata = json.load(handle)
+            name, loading = metadata.pop("name"), metadata.pop("loading")
+            folder = self._local_copy(source) if self._fs.exists(f"{source}/config.json") else None
+            self._loaded[key] = BaseModelArtifact(name, loading, metadata, folder=folder)
+        return self._loaded[key]

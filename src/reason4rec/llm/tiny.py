@@ -10,7 +10,7 @@ the adapters start from a model that knows the vocabulary.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -74,3 +74,17 @@ def build_tiny_model(tokenizer: PreTrainedTokenizerFast, architecture: dict[str,
         tie_word_embeddings=False,  # the reward model trains lm_head as its own module
     )
     return LlamaForCausalLM(config)
+
+
+def build_tiny_base(texts: Sequence[str], params: dict[str, Any]) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast, dict[str, Any]]:
+    """Tokenizer, model and metadata of the tiny base, pre-trained on ``texts``."""
+    from reason4rec.llm.training import encode_text, fingerprint, fit
+
+    tokenizer = train_tokenizer(texts, params["vocab_size"])
+    tokenizer.padding_side = "left"
+    model = build_tiny_model(tokenizer, params["architecture"], params["seed"])
+    examples = [encode_text(tokenizer, text, params["architecture"]["max_position_embeddings"]) for text in texts]
+    model, curve = fit(model, tokenizer, examples, params["pretraining"], run_name="tiny-pretraining")
+    final_loss = float(curve["loss"].iloc[-1])
+    logger.info("Pre-trained the tiny base: final loss %.3f", final_loss)
+    return model.eval(), tokenizer, {"build_id": fingerprint(list(texts), params), "final_loss": final_loss, **params}

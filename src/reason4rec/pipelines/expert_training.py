@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from kedro.pipeline import Node, Pipeline  # noqa: E402
 
-from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, train_adapter  # noqa: E402
+from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact  # noqa: E402
+from reason4rec.llm.training import train_adapter  # noqa: E402
 
 # Expert -> the ``llm.experts`` entry holding its hyperparameters. The
 # "Without Reason" ablation's predictor trains exactly like the predictor.
@@ -43,22 +44,20 @@ def expert_training_pipeline(expert: str) -> Pipeline:
     if expert not in EXPERTS:
         raise ValueError(f"unknown expert {expert!r}: expected one of {sorted(EXPERTS)}")
 
-    def train(
-        base_model: BaseModelArtifact, sft_data: pd.DataFrame, base_params: dict[str, Any], expert_params: dict[str, Any]
-    ) -> tuple[AdapterArtifact, pd.DataFrame]:
-        return train_adapter(base_model, sft_data, expert_params, expert, base_params)
+    def train(base_model: BaseModelArtifact, sft_data: pd.DataFrame, expert_params: dict[str, Any]) -> tuple[AdapterArtifact, pd.DataFrame]:
+        return train_adapter(base_model, sft_data, expert_params, expert)
 
     def plot(curve: pd.DataFrame) -> plt.Figure:
         return plot_loss_curve(curve, expert)
 
     return Pipeline(
         [
-            Node(train, ["base_model", "sft_data", "params:llm.base", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
+            Node(train, ["base_model", "sft_data", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
             Node(plot, "loss_curve", "loss_plot", name="plot_loss_curve"),
         ],
         namespace=expert,
         inputs={"base_model": "base_model", "sft_data": f"{expert}_sft_data"},
         outputs={"adapter": f"{expert}_adapter", "loss_curve": f"{expert}_loss_curve", "loss_plot": f"{expert}_loss_plot"},
-        parameters={"params:llm.base": "params:llm.base", "params:expert": f"params:llm.experts.{EXPERTS[expert]}"},
+        parameters={"params:expert": f"params:llm.experts.{EXPERTS[expert]}"},
         tags=["training", expert],
     )

@@ -8,7 +8,9 @@ from typing import Any
 import pandas as pd
 
 from reason4rec.distillation import AttemptJournal, DistillConfig, distill_reasons
-from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine, fingerprint
+from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
+from reason4rec.llm.engine import engine_for
+from reason4rec.llm.training import fingerprint
 from reason4rec.teacher import Teacher
 
 
@@ -18,7 +20,6 @@ def distill(
     reward_adapter: AdapterArtifact,
     teacher: Teacher,
     domain: str,
-    base_params: dict[str, Any],
     params: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every attempt for every reasoner pair, and the teacher's usage.
@@ -31,7 +32,7 @@ def distill(
         max_attempts=params["max_attempts"], tau=params["tau"], baseline=params["baseline"], temperature=params["temperature"],
         max_tokens=params["max_tokens"], domain=domain, chunk_size=params["chunk_size"],
     )  # fmt: skip
-    engine = Engine(base_model, {"reward_model": reward_adapter}, base_params)
+    engine = engine_for(base_model, {"reward_model": reward_adapter})
     job = fingerprint(reward_adapter.metadata.get("run"), teacher.backend.identity(), vars(config), reasoner_contexts[["user_id", "item_id"]].values.tolist())
     journal = AttemptJournal(Path(params["journal_dir"]) / f"{job}.jsonl" if params.get("journal_dir") else None)
     attempts = distill_reasons(

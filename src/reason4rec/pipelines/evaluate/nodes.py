@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from reason4rec import contexts as ctx
 from reason4rec import prompts
 from reason4rec.data.synthetic import MUSIC_ASPECTS
 from reason4rec.evaluation import baselines
@@ -18,7 +17,8 @@ from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.reason_quality import reason_quality
 from reason4rec.evaluation.report import markdown_report, plots
 from reason4rec.inference import generate_reasons, score_ratings
-from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine
+from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
+from reason4rec.llm.engine import engine_for
 from reason4rec.teacher import Teacher, TeacherRequest
 from reason4rec.teacher.rules import ASPECT_KEYWORDS
 
@@ -27,20 +27,27 @@ logger = logging.getLogger(__name__)
 PREDICTION_COLUMNS = ["user_id", "item_id", "rating", "reason", "prediction", "seconds", "new_tokens"]
 
 
+def sample_test_rows(interactions_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """The test rows every method scores: a fixed-seed sample of ``test_rows`` (all when null), in time order."""
+    size = params.get("test_rows")
+    if size is None or size >= len(interactions_test):
+        return interactions_test.reset_index(drop=True)
+    return interactions_test.sample(size, random_state=params["seed"]).sort_index().reset_index(drop=True)
+
+
 def predict_with_reasons(
     test_contexts: pd.DataFrame,
     base_model: BaseModelArtifact,
     reasoner_adapter: AdapterArtifact,
     predictor_adapter: AdapterArtifact,
     domain: str,
-    base_params: dict[str, Any],
     generation: dict[str, Any],
     params: dict[str, Any],
 ) -> pd.DataFrame:
     """Reason4Rec on the test rows: the reasoner writes a reason (greedy), the
     predictor scores the rating. ``seconds`` is this row's share of the batched
     reason generation plus rating scoring."""
-    engine = Engine(base_model, {"reasoner": reasoner_adapter, "predictor": predictor_adapter}, base_params)
+    engine = engine_for(base_model, {"reasoner": reasoner_adapter, "predictor": predictor_adapter})
     reasons = generate_reasons(engine, test_contexts, "reasoner", domain, {**generation, "temperature": 0.0})
     ratings, scoring_seconds = score_ratings(engine, test_contexts, reasons["reason"], "predictor", domain, params["scoring_batch_size"])
     return pd.DataFrame(
@@ -56,15 +63,10 @@ def predict_with_reasons(
     )[PREDICTION_COLUMNS]
 
 
-def no_reason_sft_examples(reasoner_contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
-    """The "Without Reason" ablation: the predictor prompt without the analysis section."""
-    return ctx.rating_sft_examples(reasoner_contexts, domain, [None] * len(reasoner_contexts))
-
-
 def predict_without_reasons(
-    test_contexts: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, base_params: dict[str, Any], params: dict[str, Any]
+    test_contexts: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, params: dict[str, Any]
 ) -> pd.DataFrame:
-    engine = Engine(base_model, {"predictor_no_reason": adapter}, base_params)
+    engine = engine_for(base_model, {"predictor_no_reason": adapter})
     ratings, _ = score_ratings(engine, test_contexts, None, "predictor_no_reason", domain, params["scoring_batch_size"])
     return test_contexts[["user_id", "item_id", "rating"]].assign(prediction=ratings)
 

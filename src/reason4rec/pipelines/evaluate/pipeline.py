@@ -1,7 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
 from reason4rec.contexts import build_contexts
-from reason4rec.pipelines.expert_training import expert_training_pipeline
 
 from .nodes import (
     baseline_predictions,
@@ -9,31 +8,30 @@ from .nodes import (
     compile_accuracy,
     compile_metrics,
     judge_reasons,
-    no_reason_sft_examples,
     predict_with_reasons,
     predict_without_reasons,
+    sample_test_rows,
 )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(build_contexts, ["interactions_test", "interactions_all", "summaries", "params:history_length"], "test_contexts", name="build_test_contexts"),
+            Node(sample_test_rows, ["interactions_test", "params:evaluate"], "test_targets", name="sample_test_rows"),
+            Node(build_contexts, ["test_targets", "interactions_all", "summaries", "params:history_length"], "test_contexts", name="build_test_contexts"),
             Node(
                 predict_with_reasons,
-                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:llm.base", "params:reason_generation", "params:evaluate"],
+                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:reason_generation", "params:evaluate"],
                 "test_predictions",
                 name="predict_with_reasons",
             ),
-            Node(no_reason_sft_examples, ["reasoner_contexts", "params:domain"], "predictor_no_reason_sft_data", name="build_no_reason_sft_data"),
-            expert_training_pipeline("predictor_no_reason"),
             Node(
                 predict_without_reasons,
-                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:llm.base", "params:evaluate"],
+                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:evaluate"],
                 "test_predictions_no_reason",
                 name="predict_without_reasons",
             ),
-            Node(baseline_predictions, ["interactions_train", "interactions_test", "params:baselines"], "baseline_predictions", name="predict_with_baselines"),
+            Node(baseline_predictions, ["interactions_train", "test_targets", "params:baselines"], "baseline_predictions", name="predict_with_baselines"),
             Node(compile_accuracy, ["test_predictions", "test_predictions_no_reason", "baseline_predictions"], "accuracy_table", name="compile_accuracy"),
             Node(judge_reasons, ["test_predictions", "interactions_test", "teacher", "params:domain"], "reason_gptscore", name="judge_reasons"),
             Node(

@@ -9,7 +9,8 @@ import pandas as pd
 from reason4rec import contexts as ctx
 from reason4rec.evaluation.metrics import mae, rmse
 from reason4rec.inference import score_ratings
-from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine
+from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
+from reason4rec.llm.engine import engine_for
 
 
 def sample_pairs(interactions_train: pd.DataFrame, interactions_all: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -29,16 +30,17 @@ def check_reward_model(
     base_model: BaseModelArtifact,
     reward_adapter: AdapterArtifact,
     domain: str,
-    base_params: dict[str, Any],
     params: dict[str, Any],
 ) -> pd.DataFrame:
     """MAE and RMSE of the reward model on pairs it did not train on, given the
     target review vs no reason (the paper's Table 5 rows "Review-guided Reason"
-    and "Without Reason"). The review should help; the table shows whether it does."""
-    engine = Engine(base_model, {"reward_model": reward_adapter}, base_params)
-    truth = reasoner_contexts["rating"].to_numpy(float)
+    and "Without Reason"), on the first ``check_pairs`` of them. The review should
+    help; the table shows whether it does."""
+    engine = engine_for(base_model, {"reward_model": reward_adapter})
+    checked = reasoner_contexts.head(params["check_pairs"]) if params.get("check_pairs") else reasoner_contexts
+    truth = checked["rating"].to_numpy(float)
     results = []
-    for name, reasons in (("Review-guided Reason", reasoner_contexts["review"]), ("Without Reason", None)):
-        predicted, _ = score_ratings(engine, reasoner_contexts, reasons, "reward_model", domain, params["scoring_batch_size"])
+    for name, reasons in (("Review-guided Reason", checked["review"]), ("Without Reason", None)):
+        predicted, _ = score_ratings(engine, checked, reasons, "reward_model", domain, params["scoring_batch_size"])
         results.append({"reason_type": name, "mae": mae(truth, predicted), "rmse": rmse(truth, predicted), "rows": len(truth)})
     return pd.DataFrame(results)

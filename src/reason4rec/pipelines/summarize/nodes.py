@@ -8,7 +8,9 @@ from typing import Any
 import pandas as pd
 
 from reason4rec import prompts
-from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine, build_base_model
+from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
+from reason4rec.llm.base import build_base_model
+from reason4rec.llm.engine import engine_for
 from reason4rec.teacher import Teacher, TeacherRequest, complete_with_guard
 
 logger = logging.getLogger(__name__)
@@ -19,7 +21,9 @@ SUMMARY_COLUMNS = ["user_id", "item_id", "positive", "negative", "preferences", 
 def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], domain: str, params: dict[str, Any]) -> BaseModelArtifact:
     """The shared base model. For ``tiny`` its tokenizer and pre-training text are the
     training split's reviews and titles inside the prompts' own wording, so the
-    base knows the vocabulary every expert will read and write."""
+    base knows the vocabulary every expert will read and write; other bases ignore the text."""
+    if base_params["base_model"] != "tiny":
+        return build_base_model([], base_params)
     sample = interactions_train.sample(min(params["base_corpus_size"], len(interactions_train)), random_state=params["seed"])
     texts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in sample.itertuples()]
     texts += [prompts.format_summary([], [], []), prompts.reasoner_prompt(domain, "", [], []), prompts.predictor_prompt(domain, "", [], [], float("nan"), float("nan"), "")]
@@ -30,13 +34,17 @@ def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], do
 def request_teacher_summaries(
     interactions_train: pd.DataFrame, teacher: Teacher, domain: str, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Teacher summaries for a fixed-seed sample of training interactions.
+    """Teacher summaries for a fixed-seed sample of training interactions:
+    ``teacher_sample_size`` to train the summarizer on (``split`` = ``train``),
+    then ``check_size`` held out to check it against (``split`` = ``check``).
 
     An answer that does not parse into the three fields is a rejected attempt
     (asked again up to ``teacher.max_attempts``), never a stored summary.
     """
-    sample = interactions_train.sample(min(params["teacher_sample_size"], len(interactions_train)), random_state=params["seed"])
+    wanted = params["teacher_sample_size"] + params["check_size"]
+    sample = interactions_train.sample(min(wanted, len(interactions_train)), random_state=params["seed"])
     summaries, attempts = _teacher_summaries(sample, teacher, domain, params["teacher"], stage="summarize")
+    summaries["split"] = ["train" if position < params["teacher_sample_size"] else "check" for position in range(len(summaries))]
     rejected = int((attempts["outcome"] == "rejected_by_guard").sum())
     logger.info("teacher summaries: %d stored, %d attempts rejected by the format guard, %d failed", summaries["parsed"].sum(), rejected, int((attempts["outcome"] == "failed").sum()))
     return summaries[summaries["parsed"]].reset_index(drop=True), teacher.usage_table()
@@ -70,7 +78,7 @@ def _summary_table(interactions: pd.DataFrame, texts: list[str | None], source: 
 
 def summarizer_sft_examples(teacher_summaries: pd.DataFrame, interactions_train: pd.DataFrame, domain: str) -> pd.DataFrame:
     """(prompt, response) pairs: the summarizer prompt and the teacher's three-field summary."""
-    joined = teacher_summaries.merge(interactions_train, on=["user_id", "item_id"], how="inner")
+    joined = teacher_summaries[teacher_summaries["split"] == "train"].merge(interactions_train, on=["user_id", "item_id"], how="inner")
     return pd.DataFrame(
         {
             "prompt": [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in joined.itertuples()],
@@ -89,25 +97,56 @@ def summarize_interactions(
     summarizer_adapter: AdapterArtifact,
     teacher: Teacher,
     domain: str,
-    base_params: dict[str, Any],
     params: dict[str, Any],
 ) -> pd.DataFrame:
     """Offline summarization of every interaction that later prompts read.
 
     By default the trained summarizer writes them (batched, greedy); with
-    ``use_teacher_summaries`` the teacher does, as for its training sample.
-    A summary that does not parse keeps ``None`` fields and ``parsed=False``;
+    ``use_teacher_summaries`` the teacher does, as for its training sample (the
+    summarizer is then only checked, by ``check_summarizer``: generating a
+    summary of every interaction is the costliest step on a CPU). A summary that does not parse keeps ``None`` fields and ``parsed=False``;
     the count is logged.
     """
     if params["use_teacher_summaries"]:
         summaries, _ = _teacher_summaries(interactions_all, teacher, domain, params["teacher"], stage="summarize_all")
     else:
-        engine = Engine(base_model, {"summarizer": summarizer_adapter}, base_params)
-        summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions_all.itertuples()]
-        generation = params["generation"]
-        outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation["max_new_tokens"], batch_size=generation["batch_size"], desc="summarizing")
-        summaries = _summary_table(interactions_all, [o["text"] for o in outputs], source="summarizer")
+        summaries = _summarizer_table(interactions_all, base_model, summarizer_adapter, domain, params["generation"])
     unparsed = int((~summaries["parsed"]).sum())
     if unparsed:
         logger.warning("%d of %d summaries do not parse into the three fields; their fields are 'None'", unparsed, len(summaries))
     return summaries
+
+
+def _summarizer_table(interactions: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, generation: dict[str, Any]) -> pd.DataFrame:
+    engine = engine_for(base_model, {"summarizer": adapter})
+    summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions.itertuples()]
+    outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation["max_new_tokens"], batch_size=generation["batch_size"], desc="summarizing")
+    return _summary_table(interactions, [o["text"] for o in outputs], source="summarizer")
+
+
+def check_summarizer(
+    teacher_summaries: pd.DataFrame, interactions_train: pd.DataFrame, base_model: BaseModelArtifact, summarizer_adapter: AdapterArtifact, domain: str, params: dict[str, Any]
+) -> pd.DataFrame:
+    """The trained summarizer against the teacher on held-out interactions: how
+    often its answer parses, and per field the F1 of its aspects against the teacher's."""
+    held_out = teacher_summaries[teacher_summaries["split"] == "check"]
+    if held_out.empty:
+        return pd.DataFrame(columns=["field", "f1", "parsed", "rows"])
+    targets = held_out[["user_id", "item_id"]].merge(interactions_train, on=["user_id", "item_id"], how="left")
+    written = _summarizer_table(targets, base_model, summarizer_adapter, domain, params["generation"])
+    rows = []
+    for field in ("positive", "negative", "preferences"):
+        scores = [_aspect_f1(_items(ours), _items(theirs)) for ours, theirs in zip(written[field], held_out[field])]
+        rows.append({"field": field, "f1": float(sum(scores) / len(scores)), "parsed": float(written["parsed"].mean()), "rows": len(scores)})
+    table = pd.DataFrame(rows)
+    logger.info("summarizer vs teacher on %d held-out reviews:\n%s", len(held_out), table.to_string(index=False, float_format="%.3f"))
+    return table
+
+
+def _aspect_f1(ours: list[str], theirs: list[str]) -> float:
+    """F1 of two aspect lists (case-insensitive); two empty lists agree."""
+    a, b = {x.lower() for x in ours}, {x.lower() for x in theirs}
+    if not a and not b:
+        return 1.0
+    hits = len(a & b)
+    return 2 * hits / (len(a) + len(b))

@@ -2,7 +2,7 @@ from kedro.pipeline import Node, Pipeline
 
 from reason4rec.pipelines.expert_training import expert_training_pipeline
 
-from .nodes import build_base, request_teacher_summaries, summarize_interactions, summarizer_sft_examples
+from .nodes import build_base, check_summarizer, request_teacher_summaries, summarize_interactions, summarizer_sft_examples
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -19,9 +19,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             expert_training_pipeline("summarizer"),
             Node(
                 summarize_interactions,
-                ["interactions_all", "base_model", "summarizer_adapter", "teacher", "params:domain", "params:llm.base", "params:summarize"],
+                ["interactions_all", "base_model", "summarizer_adapter", "teacher", "params:domain", "params:summarize"],
                 "summaries",
                 name="summarize_interactions",
+            ),
+            Node(
+                check_summarizer,
+                ["teacher_summaries", "interactions_train", "base_model", "summarizer_adapter", "params:domain", "params:summarize"],
+                "summarizer_check",
+                name="check_summarizer",
             ),
         ],
         tags=["summarize"],

@@ -8,16 +8,22 @@ import pandas as pd
 
 from reason4rec import contexts as ctx
 from reason4rec.inference import generate_reasons
-from reason4rec.llm.engine import AdapterArtifact, BaseModelArtifact, Engine
+from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
+from reason4rec.llm.engine import engine_for
 
 
 def generate_pair_reasons(
-    contexts: pd.DataFrame, base_model: BaseModelArtifact, reasoner_adapter: AdapterArtifact, domain: str, base_params: dict[str, Any], params: dict[str, Any]
+    contexts: pd.DataFrame, base_model: BaseModelArtifact, reasoner_adapter: AdapterArtifact, domain: str, params: dict[str, Any]
 ) -> pd.DataFrame:
     """The trained reasoner's reason for each reasoner pair: the predictor learns
     from the reasoner's own reasons, not the teacher's (as the published code does)."""
-    engine = Engine(base_model, {"reasoner": reasoner_adapter}, base_params)
+    engine = engine_for(base_model, {"reasoner": reasoner_adapter})
     return generate_reasons(engine, contexts, "reasoner", domain, params)
+
+
+def no_reason_sft_examples(contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
+    """The "Without Reason" ablation's training pairs: the predictor prompt without the analysis section."""
+    return ctx.rating_sft_examples(contexts, domain, [None] * len(contexts))
 
 
 def predictor_sft_examples(contexts: pd.DataFrame, reasons: pd.DataFrame, domain: str) -> pd.DataFrame:

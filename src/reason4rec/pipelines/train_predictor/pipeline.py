@@ -2,7 +2,7 @@ from kedro.pipeline import Node, Pipeline
 
 from reason4rec.pipelines.expert_training import expert_training_pipeline
 
-from .nodes import generate_pair_reasons, predictor_sft_examples
+from .nodes import generate_pair_reasons, no_reason_sft_examples, predictor_sft_examples
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -10,12 +10,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 generate_pair_reasons,
-                ["reasoner_contexts", "base_model", "reasoner_adapter", "params:domain", "params:llm.base", "params:reason_generation"],
+                ["reasoner_contexts", "base_model", "reasoner_adapter", "params:domain", "params:reason_generation"],
                 "reasoner_pair_reasons",
                 name="generate_reasoner_pair_reasons",
             ),
             Node(predictor_sft_examples, ["reasoner_contexts", "reasoner_pair_reasons", "params:domain"], "predictor_sft_data", name="build_predictor_sft_data"),
             expert_training_pipeline("predictor"),
+            # The "Without Reason" ablation (Table 4): the same pairs and training, no reason in the prompt.
+            Node(no_reason_sft_examples, ["reasoner_contexts", "params:domain"], "predictor_no_reason_sft_data", name="build_no_reason_sft_data"),
+            expert_training_pipeline("predictor_no_reason"),
         ],
         tags=["train_predictor"],
     )

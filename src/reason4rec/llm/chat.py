@@ -1,0 +1,25 @@
+"""How prompts and answers meet the tokenizer: the chat turn and the rating tokens."""
+
+from __future__ import annotations
+
+from transformers import PreTrainedTokenizerBase
+
+RATING_PREFIX = "Predicted Rating: "
+RATING_TOKENS = ("1", "2", "3", "4", "5")
+
+
+def chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
+    """The prompt as one user turn in the model's chat template, ready for the answer."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+
+
+def rating_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Token ids of "1".."5" as they follow the rating prefix; each must be one token."""
+    prefix = tokenizer(RATING_PREFIX, add_special_tokens=False)["input_ids"]
+    ids = []
+    for digit in RATING_TOKENS:
+        together = tokenizer(RATING_PREFIX + digit, add_special_tokens=False)["input_ids"]
+        if together[: len(prefix)] != prefix or len(together) != len(prefix) + 1:
+            raise ValueError(f"'{RATING_PREFIX}{digit}' does not tokenize as the prefix plus one token, so logit-weighted decoding cannot read it")
+        ids.append(together[-1])
+    return ids
