@@ -1,8 +1,53 @@
-"""Project hooks: print the accuracy table when a run that produced it ends."""
+"""Project hooks: refuse ``--params`` that nothing reads; print the accuracy table when a run that produced it ends."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from kedro.config import OmegaConfigLoader
 from kedro.framework.hooks import hook_impl
+
+# ``${runtime_params:teacher.model,...}``: a key a catalog entry reads from ``--params``.
+_CATALOG_RUNTIME_KEY = re.compile(r"\$\{runtime_params:([\w.]+)")
+
+
+class RefuseUnknownRuntimeParams:
+    """A ``--params`` key must name a parameter or a setting the catalog reads.
+
+    Kedro adds an unknown ``--params`` key to the parameters, where nothing reads
+    it, and the run goes on with the default: a misspelt key is as dangerous as
+    an ignored one, so the run stops here and names it.
+    """
+
+    @hook_impl
+    def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro's hook signature
+        runtime = context._runtime_params or {}
+        if not runtime:
+            return
+        loader = context.config_loader
+        plain = OmegaConfigLoader(conf_source=loader.conf_source, env=loader.env, base_env=loader.base_env, default_run_env=loader.default_run_env)
+        known = set(_flat_keys(plain["parameters"], leaves_only=False))
+        catalog_text = "\n".join(path.read_text() for path in sorted(context.project_path.joinpath(loader.conf_source).glob("*/catalog*.yml")))
+        catalog_keys = set(_CATALOG_RUNTIME_KEY.findall(catalog_text))
+        unknown = [key for key in _flat_keys(runtime) if key not in known and key not in catalog_keys and not any(key.startswith(k + ".") for k in catalog_keys)]
+        if unknown:
+            raise ValueError(
+                f"--params names {', '.join(sorted(unknown))}, which no parameter or catalog entry reads; "
+                "check the spelling against conf/base/parameters*.yml and conf/base/globals.yml"
+            )
+
+
+def _flat_keys(tree: Any, prefix: str = "", leaves_only: bool = True) -> list[str]:
+    """Dotted paths to the keys of a nested mapping: its leaves, or every key."""
+    keys = []
+    for key, value in (tree or {}).items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            keys += ([] if leaves_only else [path]) + _flat_keys(value, path + ".", leaves_only)
+        else:
+            keys.append(path)
+    return keys
 
 
 class PrintAccuracyTable:

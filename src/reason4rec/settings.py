@@ -2,13 +2,16 @@
 
 import warnings
 
-from reason4rec.hooks import PrintAccuracyTable
+from reason4rec.hooks import PrintAccuracyTable, RefuseUnknownRuntimeParams
 
-HOOKS = (PrintAccuracyTable(),)
+HOOKS = (RefuseUnknownRuntimeParams(), PrintAccuracyTable())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment's globals.yml changes only the keys it names (conf/paper
+    # switches the teacher's backend and model and keeps the rest of base).
+    "merge_strategy": {"globals": "soft"},
 }
 
 # Kedro 1.7 itself calls OmegaConf's deprecated register_new_resolver on every

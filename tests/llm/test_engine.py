@@ -150,3 +150,13 @@ def test_one_engine_per_base_shared_by_every_caller(tiny_base, predictor, echo, 
     # The same name again with other weights replaces them.
     engine_for(base, {"predictor": echo})
     assert second.generate(["Say something."], "predictor", max_new_tokens=8) == second.generate(["Say something."], "echo", max_new_tokens=8)
+
+
+def test_rating_only_labels_just_the_digit(tiny_base):
+    tokenizer = tiny_base.tokenizer
+    example = encode_sft_example(tokenizer, "Rate this.", "Predicted Rating: 4.0", max_length=128, rating_only=True)
+    labelled = [(i, t) for i, t in enumerate(example["labels"]) if t != -100]
+    assert len(labelled) == 1 and tokenizer.decode([labelled[0][1]]) == "4"
+    assert tokenizer.decode(example["input_ids"][: labelled[0][0]]).endswith(RATING_PREFIX.strip())
+    with pytest.raises(ValueError, match="rating_only needs a response"):
+        encode_sft_example(tokenizer, "Say something.", "Melody melody.", max_length=128, rating_only=True)

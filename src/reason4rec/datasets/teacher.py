@@ -8,6 +8,7 @@ leaves it out.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
@@ -18,6 +19,34 @@ from reason4rec.teacher.openai_backend import OpenAIBackend
 from reason4rec.teacher.rules import RulesBackend
 
 BACKENDS = ("rules", "openai")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The ``teacher:`` block of ``globals.yml``; an unknown key is refused, not ignored."""
+
+    backend: str = "rules"
+    model: str | None = None
+    base_url: str | None = None
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    cache_path: str | None = None
+    prices_per_million_tokens: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> TeacherConfig:
+        unknown = sorted(set(config) - {f.name for f in fields(cls)})
+        if unknown:
+            raise DatasetError(f"unknown teacher setting(s) {', '.join(unknown)}; expected some of {', '.join(f.name for f in fields(cls))}")
+        typed = cls(**config)
+        if typed.backend not in BACKENDS:
+            raise DatasetError(f"teacher.backend must be one of {', '.join(BACKENDS)}, got {typed.backend!r}")
+        if typed.backend == "openai" and not typed.model:
+            raise DatasetError("teacher.model is required for the openai backend")
+        return typed
 
 
 class TeacherDataset(AbstractDataset[None, Teacher]):
@@ -31,28 +60,26 @@ class TeacherDataset(AbstractDataset[None, Teacher]):
     """
 
     def __init__(self, config: dict[str, Any], credentials: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None):
-        if config.get("backend") not in BACKENDS:
-            raise DatasetError(f"teacher.backend must be one of {', '.join(BACKENDS)}, got {config.get('backend')!r}")
-        self._config = dict(config)
+        self._config = TeacherConfig.from_dict(dict(config))
         self._api_key = (credentials or {}).get("api_key")
         self.metadata = metadata
 
     def load(self) -> Teacher:
         config = self._config
-        if config["backend"] == "rules":
-            backend = RulesBackend(config.get("model") or "rules-v1")
+        if config.backend == "rules":
+            backend = RulesBackend(config.model or "rules-v1")
         else:
-            backend = OpenAIBackend(config["model"], self._api_key, config.get("base_url"), config.get("timeout_s", 60.0))
+            backend = OpenAIBackend(config.model, self._api_key, config.base_url, config.timeout_s)
         return Teacher(
             backend=backend,
-            cache=AnswerCache(config.get("cache_path")),
-            concurrency=config.get("concurrency", 8),
-            retry=RetryPolicy(config.get("max_retries", 6), config.get("backoff_base_s", 1.0), config.get("backoff_max_s", 60.0)),
-            prices_per_million_tokens=config.get("prices_per_million_tokens") or {},
+            cache=AnswerCache(config.cache_path),
+            concurrency=config.concurrency,
+            retry=RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s),
+            prices_per_million_tokens=config.prices_per_million_tokens or {},
         )
 
     def save(self, data: Teacher) -> None:
         raise DatasetError("the teacher is read-only")
 
     def _describe(self) -> dict[str, Any]:
-        return {k: v for k, v in self._config.items() if k != "prices_per_million_tokens"}
+        return {k: v for k, v in asdict(self._config).items() if k != "prices_per_million_tokens"}

@@ -1,4 +1,4 @@
-"""Rating accuracy: MAE and RMSE on the same rows for every method."""
+"""Rating accuracy: MAE, RMSE and Pearson correlation on the same rows for every method."""
 
 from __future__ import annotations
 
@@ -14,8 +14,16 @@ def rmse(truth: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.sqrt(((np.asarray(truth, float) - np.asarray(predicted, float)) ** 2).mean()))
 
 
+def pearson(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Correlation with the true rating; NaN for a constant prediction (it ranks nothing)."""
+    truth, predicted = np.asarray(truth, float), np.asarray(predicted, float)
+    if truth.std() == 0 or predicted.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(truth, predicted)[0, 1])
+
+
 def accuracy_table(predictions: pd.DataFrame) -> pd.DataFrame:
-    """One row per method (MAE, RMSE, rows) from long predictions (``method``,
+    """One row per method (MAE, RMSE, Pearson, rows) from long predictions (``method``,
     ``user_id``, ``item_id``, ``rating``, ``prediction``), best MAE first.
 
     Every method must have scored the same rows: a method that skipped one
@@ -26,7 +34,7 @@ def accuracy_table(predictions: pd.DataFrame) -> pd.DataFrame:
         sizes = keys.map(len).to_dict()
         raise ValueError(f"methods scored different rows: {sizes}")
     rows = [
-        {"method": method, "mae": mae(g["rating"], g["prediction"]), "rmse": rmse(g["rating"], g["prediction"]), "rows": len(g)}
+        {"method": method, "mae": mae(g["rating"], g["prediction"]), "rmse": rmse(g["rating"], g["prediction"]), "pearson": pearson(g["rating"], g["prediction"]), "rows": len(g)}
         for method, g in predictions.groupby("method", sort=False)
     ]
     return pd.DataFrame(rows).sort_values("mae", kind="stable").reset_index(drop=True)

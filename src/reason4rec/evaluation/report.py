@@ -79,6 +79,11 @@ def markdown_report(metrics: dict[str, Any], accuracy: pd.DataFrame, reward_chec
         "",
         _table(pd.DataFrame([metrics["reason_quality"]])),
         "",
+        *(
+            ["Aspects named by the teacher's accepted reasons (what the reasoner learned from), against the same ground truth:", "", _table(pd.DataFrame([metrics["teacher_reason_aspects"]])), ""]
+            if metrics.get("teacher_reason_aspects")
+            else []
+        ),
         "## Reward model check (Table 5 rows)",
         "",
         _table(reward_check),
@@ -86,6 +91,8 @@ def markdown_report(metrics: dict[str, Any], accuracy: pd.DataFrame, reward_chec
         "## Reason distillation (Algorithm 1)",
         "",
         f"{int(acceptance.sum())} of {len(acceptance)} pairs got an accepted reason in {len(distilled)} attempts.",
+        "",
+        _table(acceptance_by_attempt(distilled)),
         "",
         _table(distilled["status"].value_counts().rename_axis("status").reset_index()),
         "",
@@ -104,6 +111,14 @@ def markdown_report(metrics: dict[str, Any], accuracy: pd.DataFrame, reward_chec
     for row in examples.itertuples():
         lines += [f"- **{row.user_id} / {row.item_id}**: true {row.rating:.1f}, predicted {row.prediction:.2f}", f"  - reason: {row.reason}", f"  - review: {row.review}"]
     return "\n".join(lines) + "\n"
+
+
+def acceptance_by_attempt(distilled: pd.DataFrame) -> pd.DataFrame:
+    """Per attempt (0 = first, without the hint): candidates, accepted, and the acceptance rate."""
+    table = distilled.groupby("attempt").agg(hinted=("hinted", "first"), candidates=("accepted", "size"), accepted=("accepted", "sum")).reset_index()
+    table["accepted"] = table["accepted"].astype(int)
+    table["rate"] = table["accepted"] / table["candidates"]
+    return table
 
 
 def _table(frame: pd.DataFrame) -> str:

@@ -16,19 +16,22 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.base import load_model, use_bf16
-from reason4rec.llm.chat import chat_prompt
+from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
 
 logger = logging.getLogger(__name__)
 
 LOSS_CURVE_COLUMNS = ["step", "epoch", "loss", "learning_rate"]
 
 
-def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str, max_length: int) -> dict[str, list[int]]:
+def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str, max_length: int, rating_only: bool = False) -> dict[str, list[int]]:
     """Token ids of prompt + response with labels on the response only (prompt labels are -100).
 
     The response is tokenized as the chat template writes it after the prompt
     (so it ends with the end-of-turn token). Over-long examples are cut from the
-    left of the prompt, keeping the response whole.
+    left of the prompt, keeping the response whole. ``rating_only`` labels just
+    the rating digit after ``Predicted Rating: ``: the one token that
+    logit-weighted decoding reads, so a rating expert spends its training on it
+    rather than on the fixed words around it.
     """
     prompt_text = chat_prompt(tokenizer, prompt)
     full_text = tokenizer.apply_chat_template(
@@ -41,7 +44,14 @@ def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response
     if len(response_ids) >= max_length:
         raise ValueError(f"response of {len(response_ids)} tokens does not fit max_length={max_length}")
     prompt_ids = prompt_ids[-(max_length - len(response_ids)) :]
-    return {"input_ids": prompt_ids + response_ids, "labels": [-100] * len(prompt_ids) + response_ids}
+    labels = list(response_ids)
+    if rating_only:
+        prefix = tokenizer(RATING_PREFIX, add_special_tokens=False)["input_ids"]
+        if response_ids[: len(prefix)] != prefix or response_ids[len(prefix)] not in rating_token_ids(tokenizer):
+            raise ValueError(f"rating_only needs a response of the form '{RATING_PREFIX}<digit>...', got {response!r}")
+        labels = [-100] * len(response_ids)
+        labels[len(prefix)] = response_ids[len(prefix)]
+    return {"input_ids": prompt_ids + response_ids, "labels": [-100] * len(prompt_ids) + labels}
 
 
 def encode_text(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) -> dict[str, list[int]]:
@@ -174,7 +184,10 @@ def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, hyper: dict[s
     # `kedro run` and `kedro run --pipelines <one>` would train different experts).
     set_seed(hyper.get("seed", 0))
     model = get_peft_model(model, config)
-    encoded = [encode_sft_example(tokenizer, p, r, hyper["max_length"]) for p, r in zip(examples["prompt"], examples["response"])]
+    rating_only = hyper.get("loss_on", "response") == "rating"
+    if hyper.get("loss_on", "response") not in ("response", "rating"):
+        raise ValueError(f"loss_on must be 'response' or 'rating', not {hyper['loss_on']!r}")
+    encoded = [encode_sft_example(tokenizer, p, r, hyper["max_length"], rating_only) for p, r in zip(examples["prompt"], examples["response"])]
     pairs = examples[["prompt", "response"]].values.tolist()
     run = f"{expert}-{fingerprint(base.metadata, hyper, pairs)}"
     model, curve = fit(model, tokenizer, encoded, hyper, run_name=run)

@@ -14,7 +14,8 @@ from reason4rec import prompts
 from reason4rec.data.synthetic import MUSIC_ASPECTS
 from reason4rec.evaluation import baselines
 from reason4rec.evaluation.metrics import accuracy_table
-from reason4rec.evaluation.reason_quality import reason_quality
+from reason4rec.distillation import accepted_reasons
+from reason4rec.evaluation.reason_quality import aspect_recovery, reason_quality
 from reason4rec.evaluation.report import markdown_report, plots
 from reason4rec.inference import generate_reasons, score_ratings
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
@@ -44,11 +45,11 @@ def predict_with_reasons(
     generation: dict[str, Any],
     params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Reason4Rec on the test rows: the reasoner writes a reason (greedy), the
+    """Reason4Rec on the test rows: the reasoner writes a reason (``reason_generation``: greedy by default), the
     predictor scores the rating. ``seconds`` is this row's share of the batched
     reason generation plus rating scoring."""
     engine = engine_for(base_model, {"reasoner": reasoner_adapter, "predictor": predictor_adapter})
-    reasons = generate_reasons(engine, test_contexts, "reasoner", domain, {**generation, "temperature": 0.0})
+    reasons = generate_reasons(engine, test_contexts, "reasoner", domain, generation)
     ratings, scoring_seconds = score_ratings(engine, test_contexts, reasons["reason"], "predictor", domain, params["scoring_batch_size"])
     return pd.DataFrame(
         {
@@ -119,24 +120,39 @@ def compile_metrics(
     accuracy: pd.DataFrame,
     test_predictions: pd.DataFrame,
     interactions_test: pd.DataFrame,
+    interactions_train: pd.DataFrame,
     reward_check: pd.DataFrame,
     distilled_reasons: pd.DataFrame,
     gptscore: dict[str, Any],
 ) -> dict[str, Any]:
-    """``evaluation_metrics``: accuracy per method, reason quality, reward check, distillation and cost."""
+    """``evaluation_metrics``: accuracy per method, reason quality (the reasoner's test
+    reasons, and with ground truth the teacher's accepted reasons it learned from),
+    reward check, distillation and cost."""
     vocabulary = sorted(set(MUSIC_ASPECTS) | set(ASPECT_KEYWORDS))
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     per_pair = distilled_reasons.groupby("pair_id")["accepted"].any()
+    first = distilled_reasons[distilled_reasons["attempt"] == 0]
+    hinted = distilled_reasons[distilled_reasons["hinted"]]
+    taught = accepted_reasons(distilled_reasons).merge(interactions_train, on=["user_id", "item_id"], how="left", suffixes=("", "_train"))
+    teacher_aspects = (
+        aspect_recovery(taught["reason"].tolist(), [list(p) + list(n) for p, n in zip(taught["true_positive_aspects"], taught["true_negative_aspects"])], vocabulary)
+        if "true_positive_aspects" in taught
+        else None
+    )
     return {
         "test_rows": int(len(test_predictions)),
         "accuracy": accuracy.to_dict("records"),
         "reason_quality": {**reason_quality(test_predictions, interactions_test, vocabulary), "gptscore": gptscore.get("gptscore")},
+        "teacher_reason_aspects": teacher_aspects,
         "gptscore": gptscore,
         "reward_check": reward_check.to_dict("records"),
         "distillation": {
             "pairs": int(len(per_pair)),
             "pairs_accepted": int(per_pair.sum()),
             "attempts": int(len(distilled_reasons)),
+            "first_attempt_acceptance": float(first["accepted"].mean()) if len(first) else float("nan"),
+            "hinted_attempts": int(len(hinted)),
+            "hinted_accepted": int(hinted["accepted"].sum()),
             "mean_attempts_per_pair": float(distilled_reasons.groupby("pair_id").size().mean()) if len(per_pair) else float("nan"),
             "statuses": {k: int(v) for k, v in distilled_reasons["status"].value_counts().items()},
         },

@@ -36,7 +36,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(judge_reasons, ["test_predictions", "interactions_test", "teacher", "params:domain"], "reason_gptscore", name="judge_reasons"),
             Node(
                 compile_metrics,
-                ["accuracy_table", "test_predictions", "interactions_test", "reward_check", "distilled_reasons", "reason_gptscore"],
+                ["accuracy_table", "test_predictions", "interactions_test", "interactions_train", "reward_check", "distilled_reasons", "reason_gptscore"],
                 "evaluation_metrics",
                 name="compile_metrics",
             ),

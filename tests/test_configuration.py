@@ -1,0 +1,55 @@
+"""Configuration a user sets takes effect or fails loudly: ``--params`` for catalog
+settings, unknown keys refused, environments that change only what they name."""
+
+import shutil
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from kedro.io import DatasetError
+
+from reason4rec.datasets.teacher import TeacherDataset
+from tests.conftest import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+def context(project, monkeypatch, env=None, **runtime_params):
+    monkeypatch.chdir(project)
+    bootstrap_project(project)
+    return KedroSession.create(project_path=project, env=env, runtime_params=runtime_params or None).load_context()
+
+
+def test_params_reach_the_teacher_and_the_synthetic_world(project, monkeypatch):
+    loaded = context(project, monkeypatch, teacher={"backend": "openai", "model": "my-model", "base_url": "http://127.0.0.1:9/v1", "concurrency": 3}, synthetic_world={"n_users": 11})
+    description = loaded.catalog.get("teacher")._describe()
+    assert (description["backend"], description["model"], description["base_url"], description["concurrency"]) == ("openai", "my-model", "http://127.0.0.1:9/v1", 3)
+    assert description["max_retries"] == 6  # the rest stays as globals.yml has it
+    assert loaded.catalog.get("raw_reviews")._synthetic["n_users"] == 11
+
+
+def test_a_misspelt_param_stops_the_run_and_is_named(project, monkeypatch):
+    with pytest.raises(ValueError, match="teacher.bakend"):
+        context(project, monkeypatch, teacher={"bakend": "openai"})
+    with pytest.raises(ValueError, match="llm.experts.reasoner.epoch\\b"):
+        context(project, monkeypatch, llm={"experts": {"reasoner": {"epoch": 1}}})
+    assert context(project, monkeypatch, llm={"experts": {"reasoner": {"epochs": 1}}}).params["llm"]["experts"]["reasoner"]["epochs"] == 1
+
+
+def test_paper_environment_changes_only_the_teacher_keys_it_names(project, monkeypatch):
+    description = context(project, monkeypatch, env="paper").catalog.get("teacher")._describe()
+    assert (description["backend"], description["model"]) == ("openai", "gpt-3.5-turbo")
+    assert description["cache_path"] == "data/02_intermediate/teacher_cache.sqlite"
+
+
+def test_unknown_teacher_setting_is_refused():
+    with pytest.raises(DatasetError, match="unknown teacher setting.*concurency"):
+        TeacherDataset({"backend": "rules", "concurency": 4})
