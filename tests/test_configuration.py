@@ -53,3 +53,10 @@ def test_paper_environment_changes_only_the_teacher_keys_it_names(project, monke
 def test_unknown_teacher_setting_is_refused():
     with pytest.raises(DatasetError, match="unknown teacher setting.*concurency"):
         TeacherDataset({"backend": "rules", "concurency": 4})
+
+
+def test_musical_instruments_environment_reads_the_real_file(project, monkeypatch):
+    loaded = context(project, monkeypatch, env="musical_instruments")
+    source = loaded.catalog.get("raw_reviews")
+    assert source._source == "amazon" and source._reviews_path.endswith("reviews_Musical_Instruments_5.json.gz")
+    assert loaded.params["domain"] == "Musical Instrument" and loaded.params["llm"]["base"]["base_model"] == "smollm2-135m-instruct"

@@ -19,7 +19,7 @@ def rating_examples(n=96):
 
 @pytest.fixture(scope="module")
 def predictor(tiny_base):
-    return train_adapter(tiny_base, rating_examples(), LORA_HYPER, "predictor")
+    return train_adapter(tiny_base, rating_examples(), {**LORA_HYPER, "loss_on": "rating"}, "predictor")
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +157,6 @@ def test_rating_only_labels_just_the_digit(tiny_base):
     example = encode_sft_example(tokenizer, "Rate this.", "Predicted Rating: 4.0", max_length=128, rating_only=True)
     labelled = [(i, t) for i, t in enumerate(example["labels"]) if t != -100]
     assert len(labelled) == 1 and tokenizer.decode([labelled[0][1]]) == "4"
-    assert tokenizer.decode(example["input_ids"][: labelled[0][0]]).endswith(RATING_PREFIX.strip())
+    assert tokenizer.decode(example["input_ids"][: labelled[0][0]]).endswith(RATING_PREFIX)
     with pytest.raises(ValueError, match="rating_only needs a response"):
         encode_sft_example(tokenizer, "Say something.", "Melody melody.", max_length=128, rating_only=True)
