@@ -21,7 +21,9 @@ import pandas as pd
 import torch
 
 from reason4rec.data.synthetic import generate_review_world
-from reason4rec.llm.engine import BaseModelArtifact, Engine, encode_sft_example, train_adapter
+from reason4rec.llm.artifacts import BaseModelArtifact
+from reason4rec.llm.engine import Engine
+from reason4rec.llm.training import encode_sft_example, train_adapter
 from reason4rec.llm.tiny import build_tiny_model, train_tokenizer
 
 ARCHITECTURE = {"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4, "num_attention_heads": 4, "max_position_embeddings": 2048}
@@ -65,13 +67,13 @@ def main() -> None:
     torch.manual_seed(0)
     world = generate_review_world(WORLD)
     tokenizer = train_tokenizer(world["review"].tolist(), 4000)
-    base = BaseModelArtifact("tiny", build_tiny_model(tokenizer, ARCHITECTURE, seed=0), tokenizer, {"base_model": "tiny"})
     params = {"bf16": {"auto": "auto", "true": True, "false": False}[args.bf16]}
+    base = BaseModelArtifact("tiny", params, {"base_model": "tiny"}, model=build_tiny_model(tokenizer, ARCHITECTURE, seed=0), tokenizer=tokenizer)
 
     text = " ".join(world["review"])
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     prompts = [tokenizer.decode(ids[i * 50 : i * 50 + args.prompt_tokens - 20]) for i in range(args.prompts)]
-    engine = Engine(base, {}, params)
+    engine = Engine(base)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, bf16={engine.bf16}, "
           f"{sum(p.numel() for p in engine.model.parameters()) / 1e6:.1f}M parameters, {args.prompts} prompts of ~{args.prompt_tokens} tokens")
 
@@ -106,7 +108,7 @@ def main() -> None:
     hyper = {"lora_r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
              "learning_rate": 1e-4, "epochs": 1, "max_steps": 4, "batch_size": 8, "max_length": args.prompt_tokens, "logging_steps": 1, "bf16": params["bf16"]}
     n_tokens = sum(len(encode_sft_example(tokenizer, p, r, args.prompt_tokens)["input_ids"]) for p, r in zip(examples["prompt"], examples["response"]))
-    _, seconds = timed(train_adapter, base, examples, hyper, "bench", params)
+    _, seconds = timed(train_adapter, base, examples, hyper, "bench")
     print(f"LoRA SFT   batch 8: {4 / seconds:.2f} steps/s, {n_tokens * 2 / seconds:,.0f} tokens/s ({seconds / 4:.2f} s a step, model load included)")
 
 

@@ -9,6 +9,7 @@ import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from reason4rec import prompts
 from tests.conftest import PROJECT_ROOT
 
 
@@ -51,12 +52,28 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     assert methods == {"Reason4Rec", "Reason4Rec w/o reason", "Global mean", "BaselineOnly", "SVD (biased MF)", "SVD++", "DeepCoNN"}
     assert len({row["rows"] for row in metrics["accuracy"]}) == 1
     assert {"embedding_cosine", "rouge_l", "aspect_precision", "aspect_recall"} <= set(metrics["reason_quality"])
+    assert {"aspect_precision", "aspect_recall"} <= set(metrics["teacher_reason_aspects"])
+    assert all("pearson" in row for row in metrics["accuracy"])
     report = project / "data/08_reporting/report"
     assert (report / "report.md").read_text().startswith("# reason4rec evaluation")
     assert {p.name for p in report.glob("*.png")} == {"error_by_method.png", "predicted_vs_true.png", "s_eval_distribution.png", "acceptance_by_attempt.png"}
     for expert in ("summarizer", "reward_model", "reasoner", "predictor", "predictor_no_reason"):
         versions = list((project / f"data/06_models/{expert}_adapter").glob("*/*/adapter_model.safetensors"))
         assert len(versions) == 1
+
+    # The method's data flow: no NaN prediction, the reasoner learns only accepted
+    # reasons, the ablation's predictor never sees a reason.
+    predictions = latest(project, "data/07_model_output/test_predictions.parquet")
+    assert predictions["prediction"].notna().all() and predictions["prediction"].between(1, 5).all()
+    assert latest(project, "data/07_model_output/test_predictions_no_reason.parquet")["prediction"].notna().all()
+    reasoner_data = latest(project, "data/05_model_input/reasoner_sft_data.parquet")
+    accepted = set(attempts.loc[attempts["accepted"], "reason"])
+    assert len(reasoner_data) == attempts.loc[attempts["accepted"], "pair_id"].nunique()
+    assert set(reasoner_data["response"]) <= accepted
+    ablation_prompts = latest(project, "data/05_model_input/predictor_no_reason_sft_data.parquet")["prompt"]
+    assert not ablation_prompts.str.contains(prompts.ANALYSIS_HEADER, regex=False).any()
+    assert latest(project, "data/05_model_input/predictor_sft_data.parquet")["prompt"].str.contains(prompts.ANALYSIS_HEADER, regex=False).all()
+    assert set(latest(project, "data/08_reporting/summarizer_check.parquet")["field"]) == {"positive", "negative", "preferences"}
 
     # Run distill_reasons again: the journal and the teacher cache answer everything.
     run(project, monkeypatch, "distill_reasons")
