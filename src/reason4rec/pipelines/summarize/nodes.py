@@ -102,10 +102,10 @@ def summarize_interactions(
     """Offline summarization of every interaction that later prompts read.
 
     By default the trained summarizer writes them (batched, greedy); with
-    ``use_teacher_summaries`` the teacher does, as for its training sample (the
-    summarizer is then only checked, by ``check_summarizer``: generating a
-    summary of every interaction is the costliest step on a CPU). A summary that does not parse keeps ``None`` fields and ``parsed=False``;
-    the count is logged.
+    ``use_teacher_summaries`` the teacher does, as for its training sample, and
+    the summarizer is only checked (``check_summarizer``): generating a summary
+    of every interaction is the costliest step on a CPU. A summary that does
+    not parse keeps ``None`` fields and ``parsed=False``; the count is logged.
     """
     if params["use_teacher_summaries"]:
         summaries, _ = _teacher_summaries(interactions_all, teacher, domain, params["teacher"], stage="summarize_all")
