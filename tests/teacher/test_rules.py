@@ -61,9 +61,9 @@ def test_reasons_follow_the_evidence_and_the_hint():
     free, hinted_low, hinted_high = (
         a.text for a in teacher.complete([TeacherRequest(reasoner_prompt()), TeacherRequest(reasoner_prompt(1.0)), TeacherRequest(reasoner_prompt(5.0))], stage="r")
     )
-    assert "vocals" in free and "enjoy" in free
+    assert "vocals" in free and "love" in free
     assert "disappointed" in hinted_low
-    assert "enjoy" in hinted_high
+    assert "love" in hinted_high
     for text in (free, hinted_low, hinted_high):
         assert not prompts.reveals_rating(text)
 
@@ -90,22 +90,26 @@ def test_without_shared_aspects_the_user_interests_are_named():
 
 def test_the_hint_sets_the_direction_even_against_the_evidence():
     faulted = dict(item_positive="None", item_negative="Vocals")
-    assert "enjoy" in compose_reason(taste_prompt(**faulted, hint=5.0), 0.0, 0)
-    assert compose_reason(taste_prompt(**faulted, hint=4.0), 0.0, 0).split(". ")[1].startswith("Still,")
+    assert "love" in compose_reason(taste_prompt(**faulted, hint=5.0), 0.0, 0)
+    assert compose_reason(taste_prompt(**faulted, hint=4.0), 0.0, 0).split(". ")[1] == "Still, the user will probably enjoy it."
     assert "mixed feelings" in compose_reason(taste_prompt(hint=3.0), 0.0, 0)
     assert "disappointed" in compose_reason(taste_prompt(hint=2.0), 0.0, 0)
 
 
-def test_without_a_hint_faults_must_clearly_outweigh_praise_for_a_dislike():
+def test_without_a_hint_the_verdict_steps_with_the_balance_of_praise_and_faults():
     def free_reason(praised, faulted):
         user = [H(t, "Vocals, Lyrics, Melody", "None", "Vocals, Lyrics, Melody") for t in "AB"]
         item = [H("C", praised or "None", faulted or "None", "Vocals, Lyrics, Melody")]
         return compose_reason(prompts.reasoner_prompt("Digital Music", "T", user, item), 0.0, 0)
 
+    assert "love" in free_reason("Vocals", "")
+    assert "love" in free_reason("Vocals, Lyrics", "Melody")
+    assert "enjoy" in free_reason("", "")
+    assert "enjoy" in free_reason("Melody", "Vocals")
+    assert "mixed feelings" in free_reason("", "Vocals")
+    assert "mixed feelings" in free_reason("Melody", "Vocals, Lyrics")
+    assert "disappointed" in free_reason("", "Vocals, Lyrics")
     assert "disappointed" in free_reason("", "Vocals, Lyrics, Melody")
-    assert "mixed feelings" in free_reason("", "Vocals, Lyrics")
-    assert "enjoy" in free_reason("Melody", "Vocals, Lyrics")
-    assert "enjoy" in free_reason("", "Vocals")
 
 
 def test_no_reason_reveals_a_rating_not_even_through_an_aspect_name():

@@ -11,9 +11,9 @@ an LLM teacher (``teacher.backend: openai``).
 - Reasoner prompts: one short paragraph naming the aspects the user keeps
   coming back to in their own reviews that other reviewers praise or
   criticise in this item (the user's interests or the item's features alone
-  only when nothing is shared), and a verdict. A rating hint, when present,
-  sets the verdict's direction; without one the balance of praise and faults
-  does, leaning favourable as ratings do. Temperature > 0 varies the wording
+  only when nothing is shared), and a verdict on a four-step scale (love,
+  like, mixed, dislike). A rating hint, when present, sets the verdict;
+  without one the balance of praise and faults does. Temperature > 0 varies the wording
   and the order of aspects (seeded by prompt and sample index, so
   reproducible). Nothing in a reason is a digit or a word that would reveal a
   rating.
@@ -68,7 +68,7 @@ NEGATORS = {"not", "no", "never", "nothing", "don't", "doesn't", "isn't", "wasn'
 
 # Part of the backend's identity, so answers cached from earlier rules (and
 # distillation journals built on them) are not reused once the rules answer differently.
-RULES_REVISION = 2
+RULES_REVISION = 3
 
 SUMMARY_SIGNATURE = "Summarize the reasons behind the given rating"
 REASON_SIGNATURE = "Analyze whether the user will like the new"
@@ -146,10 +146,10 @@ def compose_reason(prompt: str, temperature: float, sample_index: int) -> str:
     sections = prompts.split_sections(prompt)
     evidence = _read_evidence(sections.get(prompts.USER_HISTORY_HEADER, ""), sections.get(prompts.ITEM_HISTORY_HEADER, ""))
     hint = re.search(r"rated the item ([0-9.]+) stars", sections.get(prompts.TASK_HEADER, ""))
-    direction = _hinted_direction(float(hint.group(1))) if hint else evidence.direction()
+    verdict = _hinted_verdict(float(hint.group(1))) if hint else evidence.verdict()
     rng = random.Random(int(hashlib.sha256(f"{prompt}|{sample_index}".encode()).hexdigest()[:16], 16))
     style = _Style(rng if temperature > 0 else None)
-    return " ".join([_finding(evidence, style), _verdict(direction, evidence, style)])
+    return " ".join([_finding(evidence, style), _closing(verdict, evidence, style)])
 
 
 @dataclass
@@ -161,16 +161,16 @@ class _Evidence:
     faulted: list[str]  # shared aspects: the user cares, other reviewers mostly criticise
     item_known_for: list[str]  # the item's most discussed aspects, whoever cares
 
-    def direction(self) -> str:
-        """Without a hint. Ratings lean favourable, so a user is expected to like an item unless
-        its faults on what the user cares about outnumber its praised points: by two, mixed; by more, dislike."""
-        shortfall = len(self.faulted) - len(self.praised)
-        return "dislike" if shortfall >= 3 else "mixed" if shortfall == 2 else "like"
+    @property
+    def balance(self) -> int:
+        return len(self.praised) - len(self.faulted)
 
-    def leaning(self) -> str:
-        """Which way the named aspects alone point, so a verdict against them can concede it."""
-        balance = len(self.praised) - len(self.faulted)
-        return "like" if balance > 0 else "dislike" if balance < 0 else "mixed"
+    def verdict(self) -> str:
+        """Without a hint, one step per unit of balance. Ratings lean favourable, so with nothing
+        shared (or a tie) the user is expected to like the item; one more praised point than
+        faults, to love it; one more fault, mixed; two or more, dislike. On the synthetic world
+        the four steps have mean true ratings of about 4.8, 4.3, 3.8 and 3.3."""
+        return "love" if self.balance > 0 else "like" if self.balance == 0 else "mixed" if self.balance == -1 else "dislike"
 
 
 def _read_evidence(user: str, item: str) -> _Evidence:
@@ -211,8 +211,8 @@ def _listed(line: str) -> list[str]:
     return [a for a in aspects if a and a != prompts.NONE_MARK.lower() and not re.search(r"\d", a) and not prompts.reveals_rating(a)]
 
 
-def _hinted_direction(rating: float) -> str:
-    return "like" if rating >= 4 else "dislike" if rating <= 2 else "mixed"
+def _hinted_verdict(rating: float) -> str:
+    return "love" if rating >= 4.5 else "like" if rating >= 3.5 else "mixed" if rating >= 2.5 else "dislike"
 
 
 class _Style:
@@ -274,17 +274,20 @@ def _finding(evidence: _Evidence, style: _Style) -> str:
     ])
 
 
-def _verdict(direction: str, evidence: _Evidence, style: _Style) -> str:
+VERDICTS = {
+    "love": ["the user will very likely love it.", "it should delight the user.", "it looks like an excellent match."],
+    "like": ["the user will probably enjoy it.", "it should suit the user well.", "it looks like a good match."],
+    "mixed": ["the user may have mixed feelings about it.", "it will probably seem only acceptable.", "it looks like a middling match."],
+    "dislike": ["the user will probably be disappointed.", "it is unlikely to satisfy the user.", "it looks like a poor match."],
+}
+SIDE = {"love": 1, "like": 1, "mixed": 0, "dislike": -1}
+
+
+def _closing(verdict: str, evidence: _Evidence, style: _Style) -> str:
     """The closing sentence; it opens with a concession when it goes against the aspects just named."""
-    if direction == "like":
-        verdict = style.pick(["the user will probably enjoy it.", "it should suit the user well.", "it looks like a good match."])
-    elif direction == "dislike":
-        verdict = style.pick(["the user will probably be disappointed.", "it is unlikely to satisfy the user.", "it looks like a poor match."])
-    else:
-        verdict = style.pick(["the user may have mixed feelings about it.", "it will probably seem only acceptable.", "it looks like a middling match."])
-    against = evidence.leaning() not in (direction, "mixed")
+    against = SIDE[verdict] * evidence.balance < 0
     opener = style.pick(["Still, ", "Even so, ", "On balance, "]) if against else style.pick(["", "Overall, ", "On the whole, "])
-    return _capitalise(opener + verdict)
+    return _capitalise(opener + style.pick(VERDICTS[verdict]))
 
 
 def _capitalise(text: str) -> str:
