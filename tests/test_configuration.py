@@ -3,13 +3,16 @@ settings, unknown keys refused, environments that change only what they name."""
 
 import shutil
 
+import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 
 from reason4rec.datasets.teacher import TeacherDataset
-from tests.conftest import PROJECT_ROOT
+from reason4rec.llm.training import ExpertConfig, train_adapter
+from reason4rec.typed_config import typed_block
+from tests.conftest import LORA_HYPER, PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +63,20 @@ def test_musical_instruments_environment_reads_the_real_file(project, monkeypatc
     source = loaded.catalog.get("raw_reviews")
     assert source._source == "amazon" and source._reviews_path.endswith("reviews_Musical_Instruments_5.json.gz")
     assert loaded.params["domain"] == "Musical Instrument" and loaded.params["llm"]["base"]["base_model"] == "smollm2-135m-instruct"
+
+
+@pytest.mark.parametrize("env", [None, "smoke", "paper", "musical_instruments"])
+def test_every_shipped_expert_block_is_well_formed(project, monkeypatch, env):
+    experts = context(project, monkeypatch, env=env).params["llm"]["experts"]
+    for name in ("summarizer", "reward_model", "reasoner", "predictor"):
+        typed_block(ExpertConfig, experts[name], name)
+
+
+def test_a_misspelt_expert_setting_in_yaml_stops_training_and_is_named(tiny_base):
+    rows = pd.DataFrame({"prompt": ["Rate it."], "response": ["Predicted Rating: 4.0"]})
+    with pytest.raises(ValueError, match=r"unknown llm.experts \(reasoner\) setting\(s\) top_layer\b"):
+        train_adapter(tiny_base, rows, {**LORA_HYPER, "top_layer": 2}, "reasoner")
+    with pytest.raises(ValueError, match="needs lora_r"):
+        train_adapter(tiny_base, rows, {k: v for k, v in LORA_HYPER.items() if k != "lora_r"}, "reasoner")
+    with pytest.raises(ValueError, match="loss_on must be"):
+        train_adapter(tiny_base, rows, {**LORA_HYPER, "loss_on": "digits"}, "reasoner")

@@ -8,7 +8,7 @@ leaves it out.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
@@ -17,6 +17,7 @@ from reason4rec.teacher.cache import AnswerCache
 from reason4rec.teacher.core import RetryPolicy, Teacher
 from reason4rec.teacher.openai_backend import OpenAIBackend
 from reason4rec.teacher.rules import RulesBackend
+from reason4rec.typed_config import typed_block
 
 BACKENDS = ("rules", "openai")
 
@@ -38,10 +39,10 @@ class TeacherConfig:
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> TeacherConfig:
-        unknown = sorted(set(config) - {f.name for f in fields(cls)})
-        if unknown:
-            raise DatasetError(f"unknown teacher setting(s) {', '.join(unknown)}; expected some of {', '.join(f.name for f in fields(cls))}")
-        typed = cls(**config)
+        try:
+            typed = typed_block(cls, config, "teacher")
+        except ValueError as error:
+            raise DatasetError(str(error)) from error
         if typed.backend not in BACKENDS:
             raise DatasetError(f"teacher.backend must be one of {', '.join(BACKENDS)}, got {typed.backend!r}")
         if typed.backend == "openai" and not typed.model:

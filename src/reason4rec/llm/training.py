@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,54 @@ from transformers.trainer_utils import get_last_checkpoint
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.base import load_model, use_bf16
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
+from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
 LOSS_CURVE_COLUMNS = ["step", "epoch", "loss", "learning_rate"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """How a model is optimised: the tiny base's pre-training block and the part every LoRA expert shares."""
+
+    batch_size: int
+    epochs: float
+    learning_rate: float
+    gradient_accumulation_steps: int = 1
+    max_steps: int | None = None  # stops earlier than ``epochs`` when set
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    logging_steps: int = 10
+    save_steps: int = 200
+    checkpoint_dir: str | None = None  # None: no checkpoints, so no resume
+    bf16: bool | str = "auto"
+    gradient_checkpointing: bool | None = None  # None: on with CUDA, where memory is what runs out
+    seed: int = 0
+
+    @property
+    def checkpointing_activations(self) -> bool:
+        on_gpu = torch.cuda.is_available()
+        return on_gpu if self.gradient_checkpointing is None else self.gradient_checkpointing and on_gpu
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpertConfig(TrainingConfig):
+    """One ``llm.experts.<name>`` block: the adapter's shape and what its loss covers."""
+
+    lora_r: int
+    lora_alpha: int
+    target_modules: list[str]
+    max_length: int
+    lora_dropout: float = 0.0
+    top_layers: int | None = None  # LoRA in the last k decoder layers only (None: all)
+    modules_to_save: list[str] | None = None
+    loss_on: str = "response"  # or "rating": the rating digit only
+
+    def __post_init__(self):
+        if self.loss_on not in ("response", "rating"):
+            raise ValueError(f"loss_on must be 'response' or 'rating', not {self.loss_on!r}")
 
 
 def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str, max_length: int, rating_only: bool = False) -> dict[str, list[int]]:
@@ -88,42 +133,40 @@ def fit(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     examples: list[dict[str, list[int]]],
-    hyper: dict[str, Any],
+    hyper: TrainingConfig,
     run_name: str,
 ) -> tuple[PreTrainedModel, pd.DataFrame]:
     """Train ``model`` on tokenized examples; returns it and its loss curve.
 
-    Checkpoints go to ``hyper['checkpoint_dir']/run_name`` (when set) every
+    Checkpoints go to ``hyper.checkpoint_dir/run_name`` (when set) every
     ``save_steps`` steps; a run killed midway resumes from the last one, and
     its loss curve (``trainer.state.log_history``, restored with the
     checkpoint) covers the steps before the kill too. The run name carries a
     fingerprint of the data and hyperparameters, so a changed configuration
     never resumes a stale run.
     """
-    on_gpu = torch.cuda.is_available()
-    checkpoint_root = hyper.get("checkpoint_dir")
-    output_dir = Path(checkpoint_root) / run_name if checkpoint_root else None
+    output_dir = Path(hyper.checkpoint_dir) / run_name if hyper.checkpoint_dir else None
     args = TrainingArguments(
         output_dir=str(output_dir) if output_dir else None,
-        per_device_train_batch_size=hyper["batch_size"],
-        gradient_accumulation_steps=hyper.get("gradient_accumulation_steps", 1),
-        num_train_epochs=hyper["epochs"],
-        max_steps=hyper.get("max_steps") or -1,
-        learning_rate=hyper["learning_rate"],
-        lr_scheduler_type=hyper.get("lr_scheduler", "cosine"),
-        warmup_steps=hyper.get("warmup_steps", 0),
-        weight_decay=hyper.get("weight_decay", 0.0),
-        logging_steps=hyper.get("logging_steps", 10),
+        per_device_train_batch_size=hyper.batch_size,
+        gradient_accumulation_steps=hyper.gradient_accumulation_steps,
+        num_train_epochs=hyper.epochs,
+        max_steps=hyper.max_steps or -1,
+        learning_rate=hyper.learning_rate,
+        lr_scheduler_type=hyper.lr_scheduler,
+        warmup_steps=hyper.warmup_steps,
+        weight_decay=hyper.weight_decay,
+        logging_steps=hyper.logging_steps,
         logging_first_step=True,
         save_strategy="steps" if output_dir else "no",
-        save_steps=hyper.get("save_steps", 200),
+        save_steps=hyper.save_steps,
         save_total_limit=1,
         save_only_model=False,
         report_to=[],
-        bf16=use_bf16(hyper.get("bf16", "auto")),
-        activation_checkpointing=bool(hyper.get("gradient_checkpointing", on_gpu)) and on_gpu,
-        use_cpu=not on_gpu,
-        seed=hyper.get("seed", 0),
+        bf16=use_bf16(hyper.bf16),
+        activation_checkpointing=hyper.checkpointing_activations,
+        use_cpu=not torch.cuda.is_available(),
+        seed=hyper.seed,
         remove_unused_columns=False,
         dataloader_num_workers=0,
         disable_tqdm=False,
@@ -150,53 +193,52 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:12]
 
 
-def lora_config(hyper: dict[str, Any], num_layers: int) -> LoraConfig:
+def lora_config(hyper: ExpertConfig, num_layers: int) -> LoraConfig:
     """LoRA on ``target_modules``; ``top_layers: k`` puts it in the last k decoder
     layers only, so the backward pass stops there (a cheaper step on a CPU)."""
-    top = hyper.get("top_layers")
+    top = hyper.top_layers
     if top is not None and not 0 < top <= num_layers:
         raise ValueError(f"top_layers={top} must be between 1 and the base's {num_layers} layers")
     return LoraConfig(
-        r=hyper["lora_r"],
-        lora_alpha=hyper["lora_alpha"],
-        lora_dropout=hyper.get("lora_dropout", 0.0),
-        target_modules=list(hyper["target_modules"]),
+        r=hyper.lora_r,
+        lora_alpha=hyper.lora_alpha,
+        lora_dropout=hyper.lora_dropout,
+        target_modules=list(hyper.target_modules),
         layers_to_transform=list(range(num_layers - top, num_layers)) if top else None,
-        modules_to_save=list(hyper.get("modules_to_save") or []) or None,
+        modules_to_save=list(hyper.modules_to_save or []) or None,
         task_type="CAUSAL_LM",
         bias="none",
     )
 
 
-def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, hyper: dict[str, Any], expert: str) -> tuple[AdapterArtifact, pd.DataFrame]:
+def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params: dict[str, Any], expert: str) -> tuple[AdapterArtifact, pd.DataFrame]:
     """SFT of one LoRA expert on ``examples`` (columns ``prompt``, ``response``), loss on responses only,
-    on a fresh copy of the base. Returns the adapter and its loss curve."""
+    on a fresh copy of the base. ``expert_params`` is its ``llm.experts`` block. Returns the adapter and its loss curve."""
+    hyper = typed_block(ExpertConfig, expert_params, f"llm.experts ({expert})")
     if examples.empty:
         raise ValueError(f"no training examples for the {expert} adapter")
     model, tokenizer = load_model(base)
     if base.loading.get("quantization") == "4bit" and torch.cuda.is_available():
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=hyper.get("gradient_checkpointing", True))
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=hyper.checkpointing_activations)
     config = lora_config(hyper, model.config.num_hidden_layers)
     # LoRA's A matrices are drawn here, before Trainer seeds anything: without
     # this the adapter would depend on what the process ran before (a whole
     # `kedro run` and `kedro run --pipelines <one>` would train different experts).
-    set_seed(hyper.get("seed", 0))
+    set_seed(hyper.seed)
     model = get_peft_model(model, config)
-    rating_only = hyper.get("loss_on", "response") == "rating"
-    if hyper.get("loss_on", "response") not in ("response", "rating"):
-        raise ValueError(f"loss_on must be 'response' or 'rating', not {hyper['loss_on']!r}")
-    encoded = [encode_sft_example(tokenizer, p, r, hyper["max_length"], rating_only) for p, r in zip(examples["prompt"], examples["response"])]
+    rating_only = hyper.loss_on == "rating"
+    encoded = [encode_sft_example(tokenizer, p, r, hyper.max_length, rating_only) for p, r in zip(examples["prompt"], examples["response"])]
     pairs = examples[["prompt", "response"]].values.tolist()
-    run = f"{expert}-{fingerprint(base.metadata, hyper, pairs)}"
+    run = f"{expert}-{fingerprint(base.metadata, asdict(hyper), pairs)}"
     model, curve = fit(model, tokenizer, encoded, hyper, run_name=run)
     state = {k: v.detach().to("cpu").clone() for k, v in get_peft_model_state_dict(model).items()}
     metadata = {
         "expert": expert,
         "base_model": base.name,
         "base_metadata": {k: v for k, v in base.metadata.items() if k in ("base_model", "build_id", "parameters", "vocab_size")},
-        "hyperparameters": {k: v for k, v in hyper.items() if k != "checkpoint_dir"},
+        "hyperparameters": {k: v for k, v in asdict(hyper).items() if k != "checkpoint_dir"},
         "training_examples": len(examples),
         "training_data_fingerprint": fingerprint(pairs),
         "final_loss": float(curve["loss"].iloc[-1]) if len(curve) else None,

@@ -8,7 +8,7 @@ and ``reasoner_loss_plot``, with hyperparameters from ``llm.experts.reasoner``
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 import matplotlib
 
@@ -17,7 +17,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from kedro.pipeline import Node, Pipeline  # noqa: E402
 
-from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact  # noqa: E402
 from reason4rec.llm.training import train_adapter  # noqa: E402
 
 # Expert -> the ``llm.experts`` entry holding its hyperparameters. The
@@ -44,16 +43,10 @@ def expert_training_pipeline(expert: str) -> Pipeline:
     if expert not in EXPERTS:
         raise ValueError(f"unknown expert {expert!r}: expected one of {sorted(EXPERTS)}")
 
-    def train(base_model: BaseModelArtifact, sft_data: pd.DataFrame, expert_params: dict[str, Any]) -> tuple[AdapterArtifact, pd.DataFrame]:
-        return train_adapter(base_model, sft_data, expert_params, expert)
-
-    def plot(curve: pd.DataFrame) -> plt.Figure:
-        return plot_loss_curve(curve, expert)
-
     return Pipeline(
         [
-            Node(train, ["base_model", "sft_data", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
-            Node(plot, "loss_curve", "loss_plot", name="plot_loss_curve"),
+            Node(partial(train_adapter, expert=expert), ["base_model", "sft_data", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
+            Node(partial(plot_loss_curve, expert=expert), "loss_curve", "loss_plot", name="plot_loss_curve"),
         ],
         namespace=expert,
         inputs={"base_model": "base_model", "sft_data": f"{expert}_sft_data"},
