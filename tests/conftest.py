@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +64,34 @@ def tiny_base():
     prompts = [f"The album is {w}. Rate it. Predicted Rating: {k}.0" for k, w in enumerate(["awful", "poor", "okay", "good", "superb"], 1)]
     texts = (world["review"] + " " + world["title"]).tolist() + prompts * 20 + ["Say something. Melody melody melody."] * 20
     return build_base_model(texts, TINY_BASE_PARAMS)
+
+
+@pytest.fixture(scope="session")
+def pair_contexts() -> pd.DataFrame:
+    """Twelve training pairs of the smoke world with histories (every summary ``Melody``), as
+    ``build_reasoner_contexts`` writes them: the in-memory input of the per-pipeline tests."""
+    from reason4rec import contexts as ctx
+    from reason4rec.data.synthetic import generate_review_world
+
+    world = generate_review_world(SMOKE_WORLD)
+    pool = ctx.interaction_pool(world, world.iloc[:0], world.iloc[:0])
+    pairs = ctx.sample_pairs(world, pool, {"pairs": 12}, seed=0)["pairs"]
+    summaries = pool[["user_id", "item_id"]].assign(positive="Melody", negative="None", preferences="Melody")
+    return ctx.build_contexts(pairs, pool, summaries, 3)
+
+
+def run_pipeline(pipeline, inputs: dict, outputs: list[str]) -> dict:
+    """Run ``pipeline`` on in-memory ``inputs`` (datasets and ``params:`` entries); return ``outputs``,
+    intermediate ones included (the runner would release those once consumed)."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    class Kept(MemoryDataset):
+        def _release(self) -> None:
+            pass
+
+    catalog = DataCatalog({name: MemoryDataset(value, copy_mode="assign") for name, value in inputs.items()})
+    for name in outputs:
+        catalog[name] = Kept(copy_mode="assign")
+    SequentialRunner().run(pipeline, catalog)
+    return {name: catalog.load(name) for name in outputs}

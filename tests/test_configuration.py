@@ -80,3 +80,13 @@ def test_a_misspelt_expert_setting_in_yaml_stops_training_and_is_named(tiny_base
         train_adapter(tiny_base, rows, {k: v for k, v in LORA_HYPER.items() if k != "lora_r"}, "reasoner")
     with pytest.raises(ValueError, match="loss_on must be"):
         train_adapter(tiny_base, rows, {**LORA_HYPER, "loss_on": "digits"}, "reasoner")
+
+
+def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatch):
+    base, paper = context(project, monkeypatch).params, context(project, monkeypatch, env="paper").params
+    assert paper["distill_reasons"]["baseline"] == "review" and paper["distill_reasons"]["chunk_size"] == 256
+    assert {k: v for k, v in paper["distill_reasons"].items() if k not in ("baseline", "chunk_size")} == {
+        k: v for k, v in base["distill_reasons"].items() if k not in ("baseline", "chunk_size")
+    }
+    assert paper["summarize"]["teacher"] == base["summarize"]["teacher"] and paper["evaluate"]["seed"] == base["evaluate"]["seed"]
+    assert paper["llm"]["experts"]["reward_model"]["top_layers"] is None and paper["llm"]["experts"]["reward_model"]["learning_rate"] == 3.0e-6

@@ -12,14 +12,14 @@ from reason4rec import contexts as ctx
 from reason4rec.llm.engine import Engine
 
 
-def generate_reasons(engine: Engine, contexts: pd.DataFrame, adapter: str, domain: str, params: dict[str, Any]) -> pd.DataFrame:
+def generate_reasons(engine: Engine, contexts: pd.DataFrame, adapter: str, domain: str, params: dict[str, Any], batch_size: int) -> pd.DataFrame:
     """One reason per context: ``user_id``, ``item_id``, ``reason``, ``new_tokens``, ``seconds``
     (the call's wall time shared equally among its rows). One engine call, so
     the engine can batch prompts of similar length together."""
     began = time.perf_counter()
     outputs = engine.generate(
         [ctx.reasoner_prompt(r, domain) for r in contexts.to_dict("records")], adapter, max_new_tokens=params["max_new_tokens"],
-        temperature=params["temperature"], batch_size=params["batch_size"], desc="reasoning",
+        temperature=params["temperature"], batch_size=batch_size, desc="reasoning",
     )  # fmt: skip
     seconds = (time.perf_counter() - began) / max(1, len(contexts))
     return pd.DataFrame(

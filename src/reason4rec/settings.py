@@ -9,9 +9,10 @@ HOOKS = (RefuseUnknownRuntimeParams(), PrintAccuracyTable())
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    # An environment's globals.yml changes only the keys it names (conf/paper
-    # switches the teacher's backend and model and keeps the rest of base).
-    "merge_strategy": {"globals": "soft"},
+    # An environment changes only the keys it names, at any depth (conf/paper
+    # switches the teacher's backend and model and keeps the rest of base's
+    # teacher block; its distill_reasons block names two keys, not nine).
+    "merge_strategy": {"globals": "soft", "parameters": "soft"},
 }
 
 # Kedro 1.7 itself calls OmegaConf's deprecated register_new_resolver on every

@@ -13,10 +13,11 @@ an LLM teacher (``teacher.backend: openai``).
   criticise in this item (the user's interests or the item's features alone
   only when nothing is shared), and a verdict on a four-step scale (love,
   like, mixed, dislike). A rating hint, when present, sets the verdict;
-  without one the balance of praise and faults does. Temperature > 0 varies the wording
-  and the order of aspects (seeded by prompt and sample index, so
-  reproducible). Nothing in a reason is a digit or a word that would reveal a
-  rating.
+  without one the balance of praise and faults does. Each case has one
+  wording, so a small reasoner trained on a hundred reasons can see which
+  evidence goes with which verdict; temperature > 0 varies the order of the
+  aspects named (seeded by prompt and sample index, so reproducible). Nothing
+  in a reason is a digit or a word that would reveal a rating.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ NEGATORS = {"not", "no", "never", "nothing", "don't", "doesn't", "isn't", "wasn'
 
 # Part of the backend's identity, so answers cached from earlier rules (and
 # distillation journals built on them) are not reused once the rules answer differently.
-RULES_REVISION = 3
+RULES_REVISION = 4
 
 SUMMARY_SIGNATURE = "Summarize the reasons behind the given rating"
 REASON_SIGNATURE = "Analyze whether the user will like the new"
@@ -149,7 +150,7 @@ def compose_reason(prompt: str, temperature: float, sample_index: int) -> str:
     verdict = _hinted_verdict(float(hint.group(1))) if hint else evidence.verdict()
     rng = random.Random(int(hashlib.sha256(f"{prompt}|{sample_index}".encode()).hexdigest()[:16], 16))
     style = _Style(rng if temperature > 0 else None)
-    return " ".join([_finding(evidence, style), _closing(verdict, evidence, style)])
+    return " ".join([_finding(evidence, style), _closing(verdict, evidence)])
 
 
 @dataclass
@@ -216,13 +217,10 @@ def _hinted_verdict(rating: float) -> str:
 
 
 class _Style:
-    """Word choice: the first phrasing at temperature 0, a seeded random one above it."""
+    """The order aspects are listed in: as found at temperature 0, seeded random above it."""
 
     def __init__(self, rng: random.Random | None):
         self.rng = rng
-
-    def pick(self, options: list[str]) -> str:
-        return self.rng.choice(options) if self.rng else options[0]
 
     def listing(self, items: list[str]) -> str:
         """Items joined in English; their order varies when sampling, which shifts the emphasis."""
@@ -233,61 +231,35 @@ class _Style:
 
 
 def _finding(evidence: _Evidence, style: _Style) -> str:
-    """The sentence that names aspects: shared ones when there are, else a fallback."""
+    """The sentence that names aspects: shared ones when there are, else a fallback.
+    One wording per case, so a small reasoner sees which evidence goes with which verdict."""
     praised, faulted = evidence.praised, evidence.faulted
     if praised and faulted:
-        good, bad, both = style.listing(praised), style.listing(faulted), style.listing(praised + faulted)
-        return style.pick([
-            f"Other reviewers praise its {good} but fault its {bad}, aspects this user cares about.",
-            f"This user cares about {both}; others like its {good} but not its {bad}.",
-            f"Others are pleased with its {good} and let down by its {bad}, aspects that matter to this user.",
-        ])
+        return f"Other reviewers praise its {style.listing(praised)} but criticise its {style.listing(faulted)}, all of which this user cares about."
     if praised:
-        good = style.listing(praised)
-        return style.pick([
-            f"Other reviewers praise its {good}, which this user cares about most.",
-            f"This user looks for {good}, and others praise exactly that here.",
-            f"Others single out its {good}, just what this user looks for.",
-        ])
+        return f"Other reviewers praise its {style.listing(praised)}, which this user cares about."
     if faulted:
-        bad = style.listing(faulted)
-        return style.pick([
-            f"Other reviewers criticise its {bad}, which this user cares about most.",
-            f"This user looks for {bad}, and others find that lacking here.",
-            f"Others complain about its {bad}, just what this user is particular about.",
-        ])
+        return f"Other reviewers criticise its {style.listing(faulted)}, which this user cares about."
     if evidence.cares:
-        cares = style.listing(evidence.cares[:2])
-        return style.pick([
-            f"This user cares most about {cares}, which other reviewers have not judged here.",
-            f"Past reviews show a taste for {cares}, but others say little about that here.",
-        ])
+        return f"This user cares about {style.listing(evidence.cares[:2])}, which other reviewers have not judged here."
     if evidence.item_known_for:
-        known = style.listing(evidence.item_known_for)
-        return style.pick([
-            f"This user's taste is unclear; other reviewers mostly discuss its {known}.",
-            f"Little is known of this user's taste, and others mainly comment on its {known}.",
-        ])
-    return style.pick([
-        "Neither this user's past reviews nor other reviewers point to a clear strength or weakness.",
-        "The histories say little about this user's taste or about this item.",
-    ])
+        return f"This user's taste is unclear; other reviewers mostly discuss its {style.listing(evidence.item_known_for)}."
+    return "The histories say little about this user's taste or about this item."
 
 
 VERDICTS = {
-    "love": ["the user will very likely love it.", "it should delight the user.", "it looks like an excellent match."],
-    "like": ["the user will probably enjoy it.", "it should suit the user well.", "it looks like a good match."],
-    "mixed": ["the user may have mixed feelings about it.", "it will probably seem only acceptable.", "it looks like a middling match."],
-    "dislike": ["the user will probably be disappointed.", "it is unlikely to satisfy the user.", "it looks like a poor match."],
+    "love": "the user will very likely love it.",
+    "like": "the user will probably enjoy it.",
+    "mixed": "the user may have mixed feelings about it.",
+    "dislike": "the user will probably be disappointed.",
 }
 SIDE = {"love": 1, "like": 1, "mixed": 0, "dislike": -1}
 
 
-def _closing(verdict: str, evidence: _Evidence, style: _Style) -> str:
-    """The closing sentence; it opens with a concession when it goes against the aspects just named."""
+def _closing(verdict: str, evidence: _Evidence) -> str:
+    """The closing sentence; it concedes ("Still, ...") when it goes against the aspects just named."""
     against = SIDE[verdict] * evidence.balance < 0
-    opener = style.pick(["Still, ", "Even so, ", "On balance, "]) if against else style.pick(["", "Overall, ", "On the whole, "])
-    return _capitalise(opener + style.pick(VERDICTS[verdict]))
+    return _capitalise(("Still, " if against else "Overall, ") + VERDICTS[verdict])
 
 
 def _capitalise(text: str) -> str:

@@ -21,6 +21,7 @@ def distill(
     teacher: Teacher,
     domain: str,
     params: dict[str, Any],
+    batch_size: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every attempt for every reasoner pair, and the teacher's usage.
 
@@ -38,7 +39,7 @@ def distill(
     attempts = distill_reasons(
         reasoner_contexts,
         generate=lambda requests: teacher.complete(requests, stage="distill_reasons", desc="teacher reasons"),
-        score=lambda prompts: engine.score_ratings(prompts, "reward_model", batch_size=params["scoring_batch_size"], desc="reward scoring"),
+        score=lambda prompts: engine.score_ratings(prompts, "reward_model", batch_size=batch_size, desc="reward scoring"),
         config=config,
         journal=journal,
         cost=lambda: teacher.cost("distill_reasons"),

@@ -43,14 +43,14 @@ def predict_with_reasons(
     predictor_adapter: AdapterArtifact,
     domain: str,
     generation: dict[str, Any],
-    params: dict[str, Any],
+    batch_size: int,
 ) -> pd.DataFrame:
     """Reason4Rec on the test rows: the reasoner writes a reason (``reason_generation``: greedy by default), the
     predictor scores the rating. ``seconds`` is this row's share of the batched
     reason generation plus rating scoring."""
     engine = engine_for(base_model, {"reasoner": reasoner_adapter, "predictor": predictor_adapter})
-    reasons = generate_reasons(engine, test_contexts, "reasoner", domain, generation)
-    ratings, scoring_seconds = score_ratings(engine, test_contexts, reasons["reason"], "predictor", domain, params["scoring_batch_size"])
+    reasons = generate_reasons(engine, test_contexts, "reasoner", domain, generation, batch_size)
+    ratings, scoring_seconds = score_ratings(engine, test_contexts, reasons["reason"], "predictor", domain, batch_size)
     return pd.DataFrame(
         {
             "user_id": test_contexts["user_id"],
@@ -65,10 +65,10 @@ def predict_with_reasons(
 
 
 def predict_without_reasons(
-    test_contexts: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, params: dict[str, Any]
+    test_contexts: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, batch_size: int
 ) -> pd.DataFrame:
     engine = engine_for(base_model, {"predictor_no_reason": adapter})
-    ratings, _ = score_ratings(engine, test_contexts, None, "predictor_no_reason", domain, params["scoring_batch_size"])
+    ratings, _ = score_ratings(engine, test_contexts, None, "predictor_no_reason", domain, batch_size)
     return test_contexts[["user_id", "item_id", "rating"]].assign(prediction=ratings)
 
 

@@ -21,13 +21,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(build_contexts, ["test_targets", "interactions_all", "summaries", "params:history_length"], "test_contexts", name="build_test_contexts"),
             Node(
                 predict_with_reasons,
-                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:reason_generation", "params:evaluate"],
+                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:reason_generation", "params:inference_batch_size"],
                 "test_predictions",
                 name="predict_with_reasons",
             ),
             Node(
                 predict_without_reasons,
-                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:evaluate"],
+                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:inference_batch_size"],
                 "test_predictions_no_reason",
                 name="predict_without_reasons",
             ),

@@ -31,6 +31,7 @@ def check_reward_model(
     reward_adapter: AdapterArtifact,
     domain: str,
     params: dict[str, Any],
+    batch_size: int,
 ) -> pd.DataFrame:
     """MAE and RMSE of the reward model on pairs it did not train on, given the
     target review vs no reason (the paper's Table 5 rows "Review-guided Reason"
@@ -41,6 +42,6 @@ def check_reward_model(
     truth = checked["rating"].to_numpy(float)
     results = []
     for name, reasons in (("Review-guided Reason", checked["review"]), ("Without Reason", None)):
-        predicted, _ = score_ratings(engine, checked, reasons, "reward_model", domain, params["scoring_batch_size"])
+        predicted, _ = score_ratings(engine, checked, reasons, "reward_model", domain, batch_size)
         results.append({"reason_type": name, "mae": mae(truth, predicted), "rmse": rmse(truth, predicted), "rows": len(truth)})
     return pd.DataFrame(results)

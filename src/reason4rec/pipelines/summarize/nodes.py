@@ -98,6 +98,7 @@ def summarize_interactions(
     teacher: Teacher,
     domain: str,
     params: dict[str, Any],
+    batch_size: int,
 ) -> pd.DataFrame:
     """Offline summarization of every interaction that later prompts read.
 
@@ -110,22 +111,30 @@ def summarize_interactions(
     if params["use_teacher_summaries"]:
         summaries, _ = _teacher_summaries(interactions_all, teacher, domain, params["teacher"], stage="summarize_all")
     else:
-        summaries = _summarizer_table(interactions_all, base_model, summarizer_adapter, domain, params["generation"])
+        summaries = _summarizer_table(interactions_all, base_model, summarizer_adapter, domain, params["generation"], batch_size)
     unparsed = int((~summaries["parsed"]).sum())
     if unparsed:
         logger.warning("%d of %d summaries do not parse into the three fields; their fields are 'None'", unparsed, len(summaries))
     return summaries
 
 
-def _summarizer_table(interactions: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, generation: dict[str, Any]) -> pd.DataFrame:
+def _summarizer_table(
+    interactions: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, generation: dict[str, Any], batch_size: int
+) -> pd.DataFrame:
     engine = engine_for(base_model, {"summarizer": adapter})
     summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions.itertuples()]
-    outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation["max_new_tokens"], batch_size=generation["batch_size"], desc="summarizing")
+    outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation["max_new_tokens"], batch_size=batch_size, desc="summarizing")
     return _summary_table(interactions, [o["text"] for o in outputs], source="summarizer")
 
 
 def check_summarizer(
-    teacher_summaries: pd.DataFrame, interactions_train: pd.DataFrame, base_model: BaseModelArtifact, summarizer_adapter: AdapterArtifact, domain: str, params: dict[str, Any]
+    teacher_summaries: pd.DataFrame,
+    interactions_train: pd.DataFrame,
+    base_model: BaseModelArtifact,
+    summarizer_adapter: AdapterArtifact,
+    domain: str,
+    params: dict[str, Any],
+    batch_size: int,
 ) -> pd.DataFrame:
     """The trained summarizer against the teacher on held-out interactions: how
     often its answer parses, and per field the F1 of its aspects against the teacher's."""
@@ -133,7 +142,7 @@ def check_summarizer(
     if held_out.empty:
         return pd.DataFrame(columns=["field", "f1", "parsed", "rows"])
     targets = held_out[["user_id", "item_id"]].merge(interactions_train, on=["user_id", "item_id"], how="left")
-    written = _summarizer_table(targets, base_model, summarizer_adapter, domain, params["generation"])
+    written = _summarizer_table(targets, base_model, summarizer_adapter, domain, params["generation"], batch_size)
     rows = []
     for field in ("positive", "negative", "preferences"):
         scores = [_aspect_f1(_items(ours), _items(theirs)) for ours, theirs in zip(written[field], held_out[field])]

@@ -19,13 +19,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             expert_training_pipeline("summarizer"),
             Node(
                 summarize_interactions,
-                ["interactions_all", "base_model", "summarizer_adapter", "teacher", "params:domain", "params:summarize"],
+                ["interactions_all", "base_model", "summarizer_adapter", "teacher", "params:domain", "params:summarize", "params:inference_batch_size"],
                 "summaries",
                 name="summarize_interactions",
             ),
             Node(
                 check_summarizer,
-                ["teacher_summaries", "interactions_train", "base_model", "summarizer_adapter", "params:domain", "params:summarize"],
+                ["teacher_summaries", "interactions_train", "base_model", "summarizer_adapter", "params:domain", "params:summarize", "params:inference_batch_size"],
                 "summarizer_check",
                 name="check_summarizer",
             ),

@@ -13,12 +13,12 @@ from reason4rec.llm.engine import engine_for
 
 
 def generate_pair_reasons(
-    contexts: pd.DataFrame, base_model: BaseModelArtifact, reasoner_adapter: AdapterArtifact, domain: str, params: dict[str, Any]
+    contexts: pd.DataFrame, base_model: BaseModelArtifact, reasoner_adapter: AdapterArtifact, domain: str, params: dict[str, Any], batch_size: int
 ) -> pd.DataFrame:
     """The trained reasoner's reason for each reasoner pair: the predictor learns
     from the reasoner's own reasons, not the teacher's (as the published code does)."""
     engine = engine_for(base_model, {"reasoner": reasoner_adapter})
-    return generate_reasons(engine, contexts, "reasoner", domain, params)
+    return generate_reasons(engine, contexts, "reasoner", domain, params, batch_size)
 
 
 def no_reason_sft_examples(contexts: pd.DataFrame, domain: str) -> pd.DataFrame:

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 generate_pair_reasons,
-                ["reasoner_contexts", "base_model", "reasoner_adapter", "params:domain", "params:reason_generation"],
+                ["reasoner_contexts", "base_model", "reasoner_adapter", "params:domain", "params:reason_generation", "params:inference_batch_size"],
                 "reasoner_pair_reasons",
                 name="generate_reasoner_pair_reasons",
             ),

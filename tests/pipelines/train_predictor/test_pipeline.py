@@ -1,0 +1,42 @@
+import pandas as pd
+
+from reason4rec import prompts
+from reason4rec.llm.training import train_adapter
+from reason4rec.pipelines.train_predictor import create_pipeline
+from reason4rec.pipelines.train_predictor.nodes import no_reason_sft_examples, predictor_sft_examples
+from tests.conftest import LORA_HYPER, run_pipeline
+
+RATING_HYPER = {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}
+
+
+def test_the_ablation_never_sees_a_reason_and_the_predictor_always_does(pair_contexts):
+    reasons = pair_contexts[["user_id", "item_id"]].assign(reason="Others praise its melody.")
+    with_reason = predictor_sft_examples(pair_contexts, reasons, "Digital Music")
+    without = no_reason_sft_examples(pair_contexts, "Digital Music")
+    assert len(with_reason) == len(without) == len(pair_contexts)
+    assert with_reason["prompt"].str.contains(f"{prompts.ANALYSIS_HEADER}\nOthers praise its melody.").all()
+    assert not without["prompt"].str.contains(prompts.ANALYSIS_HEADER).any()
+    expected = [prompts.rating_answer(r) for r in pair_contexts["rating"]]
+    assert with_reason["response"].tolist() == without["response"].tolist() == expected
+
+
+def test_pipeline_trains_the_predictor_on_the_reasoners_own_reasons_and_the_ablation_beside_it(tiny_base, pair_contexts):
+    reasoner_sft = pd.DataFrame({"prompt": ["Say something."] * 8, "response": ["Melody melody melody."] * 8})
+    reasoner, _ = train_adapter(tiny_base, reasoner_sft, {**LORA_HYPER, "epochs": 1}, "reasoner")
+    out = run_pipeline(
+        create_pipeline(),
+        {
+            "reasoner_contexts": pair_contexts, "base_model": tiny_base, "reasoner_adapter": reasoner, "params:domain": "Digital Music",
+            "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0}, "params:inference_batch_size": 8,
+            "params:llm.experts.predictor": RATING_HYPER,
+        },
+        ["reasoner_pair_reasons", "predictor_sft_data", "predictor_no_reason_sft_data", "predictor_adapter", "predictor_no_reason_adapter"],
+    )  # fmt: skip
+    reasons = out["reasoner_pair_reasons"]
+    assert len(reasons) == len(pair_contexts) and (reasons["new_tokens"] <= 6).all()
+    for reason, prompt in zip(reasons["reason"], out["predictor_sft_data"]["prompt"]):
+        assert f"{prompts.ANALYSIS_HEADER}\n{reason}" in prompt
+    assert not out["predictor_no_reason_sft_data"]["prompt"].str.contains(prompts.ANALYSIS_HEADER).any()
+    for name in ("predictor", "predictor_no_reason"):
+        metadata = out[f"{name}_adapter"].metadata
+        assert metadata["expert"] == name and metadata["training_examples"] == len(pair_contexts) and metadata["hyperparameters"]["loss_on"] == "rating"
