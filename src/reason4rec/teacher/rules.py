@@ -145,7 +145,7 @@ def compose_reason(prompt: str, temperature: float, sample_index: int) -> str:
     interests or the item's other features are named only when nothing is shared.
     """
     sections = prompts.split_sections(prompt)
-    evidence = _read_evidence(sections.get(prompts.USER_HISTORY_HEADER, ""), sections.get(prompts.ITEM_HISTORY_HEADER, ""))
+    evidence = read_evidence(sections.get(prompts.USER_HISTORY_HEADER, ""), sections.get(prompts.ITEM_HISTORY_HEADER, ""))
     hint = re.search(r"rated the item ([0-9.]+) stars", sections.get(prompts.TASK_HEADER, ""))
     verdict = _hinted_verdict(float(hint.group(1))) if hint else evidence.verdict()
     rng = random.Random(int(hashlib.sha256(f"{prompt}|{sample_index}".encode()).hexdigest()[:16], 16))
@@ -170,11 +170,12 @@ class _Evidence:
         """Without a hint, one step per unit of balance. Ratings lean favourable, so with nothing
         shared (or a tie) the user is expected to like the item; one more praised point than
         faults, to love it; one more fault, mixed; two or more, dislike. On the synthetic world
-        the four steps have mean true ratings of about 4.8, 4.3, 3.8 and 3.3."""
+        the four steps have mean true ratings of about 4.7, 4.2, 3.7 and 3.4
+        (bench/rules_teacher_signal.py)."""
         return "love" if self.balance > 0 else "like" if self.balance == 0 else "mixed" if self.balance == -1 else "dislike"
 
 
-def _read_evidence(user: str, item: str) -> _Evidence:
+def read_evidence(user: str, item: str) -> _Evidence:
     """Shared aspects are the user's lasting interests on which other reviewers of the item come
     down on one side; a tie says nothing about the item."""
     cares = _lasting_interests(user)
