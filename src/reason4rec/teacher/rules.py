@@ -14,10 +14,10 @@ an LLM teacher (``teacher.backend: openai``).
   only when nothing is shared), and a verdict on a four-step scale (love,
   like, mixed, dislike). A rating hint, when present, sets the verdict;
   without one the balance of praise and faults does. Each case has one
-  wording, so a small reasoner trained on a hundred reasons can see which
-  evidence goes with which verdict; temperature > 0 varies the order of the
-  aspects named (seeded by prompt and sample index, so reproducible). Nothing
-  in a reason is a digit or a word that would reveal a rating.
+  wording; temperature > 0 varies only the order of the aspects named (seeded
+  by prompt and sample index, so reproducible), so a pair's hinted resamples
+  are near-identical. Nothing in a reason is a digit or a word that would
+  reveal a rating.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def compose_reason(prompt: str, temperature: float, sample_index: int) -> str:
 
 
 @dataclass
-class _Evidence:
+class Evidence:
     """What the histories say: the user's lasting interests and how others judge the item on them."""
 
     cares: list[str]  # most often named first
@@ -175,13 +175,13 @@ class _Evidence:
         return "love" if self.balance > 0 else "like" if self.balance == 0 else "mixed" if self.balance == -1 else "dislike"
 
 
-def read_evidence(user: str, item: str) -> _Evidence:
+def read_evidence(user: str, item: str) -> Evidence:
     """Shared aspects are the user's lasting interests on which other reviewers of the item come
     down on one side; a tie says nothing about the item."""
     cares = _lasting_interests(user)
     praise, criticism, mentions = (_field_counts(item, field) for field in prompts.SUMMARY_FIELDS)
     shared = [a for a in cares if praise[a] != criticism[a]][:MAX_NAMED]
-    return _Evidence(
+    return Evidence(
         cares=cares,
         praised=[a for a in shared if praise[a] > criticism[a]],
         faulted=[a for a in shared if praise[a] < criticism[a]],
@@ -231,9 +231,8 @@ class _Style:
         return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _finding(evidence: _Evidence, style: _Style) -> str:
-    """The sentence that names aspects: shared ones when there are, else a fallback.
-    One wording per case, so a small reasoner sees which evidence goes with which verdict."""
+def _finding(evidence: Evidence, style: _Style) -> str:
+    """The sentence that names aspects: shared ones when there are, else a fallback; one wording per case."""
     praised, faulted = evidence.praised, evidence.faulted
     if praised and faulted:
         return f"Other reviewers praise its {style.listing(praised)} but criticise its {style.listing(faulted)}, all of which this user cares about."
@@ -257,7 +256,7 @@ VERDICTS = {
 SIDE = {"love": 1, "like": 1, "mixed": 0, "dislike": -1}
 
 
-def _closing(verdict: str, evidence: _Evidence) -> str:
+def _closing(verdict: str, evidence: Evidence) -> str:
     """The closing sentence; it concedes ("Still, ...") when it goes against the aspects just named."""
     against = SIDE[verdict] * evidence.balance < 0
     return _capitalise(("Still, " if against else "Overall, ") + VERDICTS[verdict])
