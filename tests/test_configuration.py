@@ -90,3 +90,22 @@ def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatc
     }
     assert paper["summarize"]["teacher"] == base["summarize"]["teacher"] and paper["evaluate"]["seed"] == base["evaluate"]["seed"]
     assert paper["llm"]["experts"]["reward_model"]["top_layers"] is None and paper["llm"]["experts"]["reward_model"]["learning_rate"] == 3.0e-6
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "named"),
+    [
+        ("parameters.yml", "summarize:\n  teacher:\n    max_atempts: 2\n", r"unknown summarize.teacher setting\(s\) max_atempts"),
+        ("parameters.yml", "histroy_length: 5\n", r"unknown top-level setting\(s\) histroy_length"),
+        ("parameters.yml", "distill_reasons:\n  baseline: reviews\n", "baseline must be 'none' or 'review'"),
+        ("parameters.yml", "llm:\n  experts:\n    predictor:\n      lora_rank: 4\n", r"unknown llm.experts.predictor setting\(s\) lora_rank"),
+        ("globals.yml", "synthetic_world:\n  n_user: 5\n", r"unknown synthetic_world setting\(s\) n_user"),
+    ],
+)
+def test_a_misspelt_yaml_setting_stops_the_run_before_any_work(project, monkeypatch, file, text, named):
+    env = project / "conf" / "typo"
+    shutil.rmtree(env, ignore_errors=True)
+    env.mkdir()
+    (env / file).write_text(text)
+    with pytest.raises(ValueError, match=named):
+        context(project, monkeypatch, env="typo")

@@ -3,9 +3,11 @@
 import pandas as pd
 import pytest
 
-from reason4rec.distillation import AttemptJournal, DistillConfig, accepted_reasons, distill_reasons
+from reason4rec.distillation import AttemptJournal, accepted_reasons, distill_reasons
+from reason4rec.parameters import DistillReasons
 from reason4rec.teacher import TeacherAnswer
 
+DOMAIN = "Digital Music"
 ENTRY = {"title": "T", "positive": "Melody", "negative": "None", "preferences": "Melody", "rating": 4.0}
 
 
@@ -53,12 +55,12 @@ def fake_score(prompts):
 
 
 def config(**overrides):
-    return DistillConfig(**{"max_attempts": 10, "tau": 0.1, "baseline": "review", "temperature": 0.9, "max_tokens": 64, "domain": "Digital Music", "chunk_size": 2, **overrides})
+    return DistillReasons(**{"max_attempts": 10, "tau": 0.1, "baseline": "review", "temperature": 0.9, "max_tokens": 64, "chunk_size": 2, **overrides})
 
 
 def test_accepts_when_s_eval_below_tau_and_hints_only_after_the_first_attempt():
     teacher = FakeTeacher(good_from=2)
-    attempts = distill_reasons(contexts(3), teacher, fake_score, config(), AttemptJournal(None))
+    attempts = distill_reasons(contexts(3), teacher, fake_score, config(), AttemptJournal(None), DOMAIN)
     assert attempts.groupby("pair_id").size().tolist() == [3, 3, 3]
     assert attempts["accepted"].tolist() == [False, False, True] * 3
     first = [r for r in teacher.requests if r.sample_index == 0]
@@ -71,20 +73,20 @@ def test_accepts_when_s_eval_below_tau_and_hints_only_after_the_first_attempt():
 
 
 def test_stops_after_t_attempts():
-    attempts = distill_reasons(contexts(2), FakeTeacher(good_from=99), fake_score, config(max_attempts=4), AttemptJournal(None))
+    attempts = distill_reasons(contexts(2), FakeTeacher(good_from=99), fake_score, config(max_attempts=4), AttemptJournal(None), DOMAIN)
     assert attempts.groupby("pair_id").size().tolist() == [4, 4] and not attempts["accepted"].any()
     assert (attempts["status"] == "rejected_by_reward").all()
 
 
 def test_forbidden_words_reject_without_scoring():
-    attempts = distill_reasons(contexts(1), FakeTeacher(good_from=0, forbidden_at=(0,)), fake_score, config(), AttemptJournal(None))
+    attempts = distill_reasons(contexts(1), FakeTeacher(good_from=0, forbidden_at=(0,)), fake_score, config(), AttemptJournal(None), DOMAIN)
     assert attempts["status"].tolist() == ["forbidden_word", "accepted"]
     assert pd.isna(attempts["r_reason"].iloc[0])
 
 
 def test_both_baselines():
-    review = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(), AttemptJournal(None))
-    none = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(baseline="none"), AttemptJournal(None))
+    review = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(), AttemptJournal(None), DOMAIN)
+    none = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(baseline="none"), AttemptJournal(None), DOMAIN)
     assert review["r_baseline"].iloc[0] == 4.8 and none["r_baseline"].iloc[0] == 4.0
     assert none["s_eval"].iloc[0] == pytest.approx(abs(5 - 4.75) - abs(5 - 4.0))
     with pytest.raises(ValueError, match="baseline must be"):
@@ -95,16 +97,16 @@ def test_failed_teacher_calls_are_recorded_attempts():
     def failing(requests):
         return [TeacherAnswer(None, error="HTTP 500") for _ in requests]
 
-    attempts = distill_reasons(contexts(1), failing, fake_score, config(max_attempts=2), AttemptJournal(None))
+    attempts = distill_reasons(contexts(1), failing, fake_score, config(max_attempts=2), AttemptJournal(None), DOMAIN)
     assert attempts["status"].tolist() == ["teacher_failed", "teacher_failed"] and attempts["teacher_error"].iloc[0] == "HTTP 500"
 
 
 def test_resume_from_the_journal_repeats_no_finished_pair(tmp_path):
     journal = AttemptJournal(tmp_path / "journal.jsonl")
     first_teacher = FakeTeacher(good_from=1)
-    first = distill_reasons(contexts(4).iloc[:2], first_teacher, fake_score, config(), journal)  # "killed" after two pairs
+    first = distill_reasons(contexts(4).iloc[:2], first_teacher, fake_score, config(), journal, DOMAIN)  # "killed" after two pairs
     second_teacher = FakeTeacher(good_from=1)
-    full = distill_reasons(contexts(4), second_teacher, fake_score, config(), journal)
+    full = distill_reasons(contexts(4), second_teacher, fake_score, config(), journal, DOMAIN)
     assert len(second_teacher.requests) == 4  # two attempts for each of the two new pairs only
     assert len(full) == 8 and full.iloc[:4].reset_index(drop=True).equals(first.reset_index(drop=True))
     assert {r.sample_index for r in second_teacher.requests} == {0, 1}
@@ -115,6 +117,6 @@ def test_resume_from_the_journal_repeats_no_finished_pair(tmp_path):
 
 
 def test_tau_can_be_re_decided_from_the_attempts():
-    attempts = distill_reasons(contexts(1), FakeTeacher(good_from=2), fake_score, config(), AttemptJournal(None))
+    attempts = distill_reasons(contexts(1), FakeTeacher(good_from=2), fake_score, config(), AttemptJournal(None), DOMAIN)
     assert accepted_reasons(attempts)["attempt"].tolist() == [2]
     assert accepted_reasons(attempts, tau=5.0)["attempt"].tolist() == [0]

@@ -25,7 +25,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from reason4rec import contexts as ctx
+from reason4rec.parameters import DistillReasons
 from reason4rec.prompts import reveals_rating
 from reason4rec.teacher import TeacherAnswer, TeacherRequest
 
@@ -42,23 +42,6 @@ ATTEMPT_COLUMNS = [
     "pair_id", "user_id", "item_id", "rating", "attempt", "hinted", "reason", "status",
     "r_reason", "r_baseline", "s_eval", "accepted", "teacher_error",
 ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DistillConfig:
-    max_attempts: int
-    tau: float
-    baseline: str  # "review" (the paper) or "none" (the published code)
-    temperature: float
-    max_tokens: int
-    domain: str
-    chunk_size: int = 64
-
-    def __post_init__(self):
-        if self.baseline not in ("review", "none"):
-            raise ValueError(f"baseline must be 'review' or 'none', got {self.baseline!r}")
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
 
 
 class AttemptJournal:
@@ -96,11 +79,13 @@ def distill_reasons(
     contexts: pd.DataFrame,
     generate: Callable[[list[TeacherRequest]], list[TeacherAnswer]],
     score: Callable[[list[str]], list[float]],
-    config: DistillConfig,
+    config: DistillReasons,
     journal: AttemptJournal,
+    domain: str,
     cost: Callable[[], float] = lambda: 0.0,
 ) -> pd.DataFrame:
-    """Run Algorithm 1 over ``contexts`` and return every attempt (``ATTEMPT_COLUMNS``)."""
+    """Run Algorithm 1 over ``contexts`` and return every attempt (``ATTEMPT_COLUMNS``);
+    ``domain`` is the item noun in the prompts."""
     done = journal.read()
     by_pair: dict[str, list[dict]] = {}
     for row in done:
@@ -113,7 +98,7 @@ def distill_reasons(
     progress = tqdm(total=len(records), initial=len(records) - len(pending), desc="distill_reasons", unit="pair")
     for start in range(0, len(pending), config.chunk_size):
         chunk = pending[start : start + config.chunk_size]
-        _distill_chunk(chunk, by_pair, generate, score, config, journal)
+        _distill_chunk(chunk, by_pair, generate, score, config, journal, domain)
         progress.update(len(chunk))
         accepted = sum(any(a["accepted"] for a in attempts) for attempts in by_pair.values())
         progress.set_postfix(accepted=f"{accepted / max(1, len(by_pair)):.0%}", cost=f"${cost():.4f}")
@@ -130,9 +115,9 @@ def _finished(attempts: Sequence[dict], max_attempts: int) -> bool:
     return any(a["accepted"] for a in attempts) or len(attempts) >= max_attempts
 
 
-def _distill_chunk(chunk, by_pair, generate, score, config: DistillConfig, journal: AttemptJournal) -> None:
+def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, journal: AttemptJournal, domain: str) -> None:
     baseline_reason = (lambda r: r["review"]) if config.baseline == "review" else (lambda r: None)
-    baselines = dict(zip([pair_id(r) for r in chunk], score([ctx.predictor_prompt(r, config.domain, baseline_reason(r)) for r in chunk])))
+    baselines = dict(zip([pair_id(r) for r in chunk], score([ctx.predictor_prompt(r, domain, baseline_reason(r)) for r in chunk])))
     while True:
         active = [r for r in chunk if not _finished(by_pair.get(pair_id(r), []), config.max_attempts)]
         if not active:
@@ -140,7 +125,7 @@ def _distill_chunk(chunk, by_pair, generate, score, config: DistillConfig, journ
         attempt_of = {pair_id(r): len(by_pair.get(pair_id(r), [])) for r in active}
         requests = [
             TeacherRequest(
-                ctx.reasoner_prompt(r, config.domain, hint=attempt_of[pair_id(r)] > 0),
+                ctx.reasoner_prompt(r, domain, hint=attempt_of[pair_id(r)] > 0),
                 temperature=config.temperature,
                 max_tokens=config.max_tokens,
                 sample_index=attempt_of[pair_id(r)],
@@ -164,7 +149,7 @@ def _distill_chunk(chunk, by_pair, generate, score, config: DistillConfig, journ
             else:
                 to_score.append((row, r))
             rows.append(row)
-        scored = score([ctx.predictor_prompt(r, config.domain, row["reason"]) for row, r in to_score]) if to_score else []
+        scored = score([ctx.predictor_prompt(r, domain, row["reason"]) for row, r in to_score]) if to_score else []
         for (row, r), r_reason in zip(to_score, scored):
             s_eval = abs(row["rating"] - r_reason) - abs(row["rating"] - row["r_baseline"])
             row.update(r_reason=float(r_reason), s_eval=float(s_eval), accepted=bool(s_eval < config.tau))

@@ -1,4 +1,4 @@
-"""Project hooks: refuse ``--params`` that nothing reads; print the accuracy table when a run that produced it ends."""
+"""Project hooks: check the configuration before anything runs; print the accuracy table when a run that produced it ends."""
 
 from __future__ import annotations
 
@@ -7,22 +7,39 @@ from typing import Any
 
 from kedro.config import OmegaConfigLoader
 from kedro.framework.hooks import hook_impl
+from omegaconf import OmegaConf
+
+from reason4rec.parameters import check_configuration
 
 # ``${runtime_params:teacher.model,...}``: a key a catalog entry reads from ``--params``.
 _CATALOG_RUNTIME_KEY = re.compile(r"\$\{runtime_params:([\w.]+)")
 
+# Blocks of globals.yml that the catalog reads (and ``--params`` may override).
+GLOBAL_BLOCKS = ("dataset", "synthetic_world", "teacher")
 
-class RefuseUnknownRuntimeParams:
-    """A ``--params`` key must name a parameter or a setting the catalog reads.
 
-    Kedro adds an unknown ``--params`` key to the parameters, where nothing reads
-    it, and the run goes on with the default: a misspelt key is as dangerous as
-    an ignored one, so the run stops here and names it.
+class CheckConfiguration:
+    """Stops a run before any work when a setting would be ignored or is malformed.
+
+    - A ``--params`` key must name a parameter or a setting the catalog reads:
+      Kedro adds an unknown one to the parameters, where nothing reads it, and
+      the run would go on with the default.
+    - Every parameter and global block must have the shape of its dataclass in
+      :mod:`reason4rec.parameters`: a misspelt key in YAML is as dangerous as
+      one on the command line, and found here it costs nothing.
     """
 
     @hook_impl
     def after_context_created(self, context) -> None:  # noqa: ANN001 - Kedro's hook signature
         runtime = context._runtime_params or {}
+        self._refuse_unknown_runtime_params(context, runtime)
+        parameters = {key: value for key, value in context.params.items() if key not in GLOBAL_BLOCKS}
+        overrides = {key: runtime[key] for key in GLOBAL_BLOCKS if key in runtime}
+        globals_ = OmegaConf.to_container(OmegaConf.merge(context.config_loader["globals"], overrides))
+        check_configuration(parameters, globals_)
+
+    @staticmethod
+    def _refuse_unknown_runtime_params(context, runtime: dict[str, Any]) -> None:  # noqa: ANN001 - a Kedro context
         if not runtime:
             return
         loader = context.config_loader

@@ -10,16 +10,19 @@ import pandas as pd
 
 from reason4rec import contexts as ctx
 from reason4rec.llm.engine import Engine
+from reason4rec.parameters import ReasonGeneration
+from reason4rec.typed_config import typed_block
 
 
 def generate_reasons(engine: Engine, contexts: pd.DataFrame, adapter: str, domain: str, params: dict[str, Any], batch_size: int) -> pd.DataFrame:
     """One reason per context: ``user_id``, ``item_id``, ``reason``, ``new_tokens``, ``seconds``
     (the call's wall time shared equally among its rows). One engine call, so
     the engine can batch prompts of similar length together."""
+    generation = typed_block(ReasonGeneration, params, "reason_generation")
     began = time.perf_counter()
     outputs = engine.generate(
-        [ctx.reasoner_prompt(r, domain) for r in contexts.to_dict("records")], adapter, max_new_tokens=params["max_new_tokens"],
-        temperature=params["temperature"], batch_size=batch_size, desc="reasoning",
+        [ctx.reasoner_prompt(r, domain) for r in contexts.to_dict("records")], adapter, max_new_tokens=generation.max_new_tokens,
+        temperature=generation.temperature, batch_size=batch_size, desc="reasoning",
     )  # fmt: skip
     seconds = (time.perf_counter() - began) / max(1, len(contexts))
     return pd.DataFrame(

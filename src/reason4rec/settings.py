@@ -2,9 +2,9 @@
 
 import warnings
 
-from reason4rec.hooks import PrintAccuracyTable, RefuseUnknownRuntimeParams
+from reason4rec.hooks import CheckConfiguration, PrintAccuracyTable
 
-HOOKS = (RefuseUnknownRuntimeParams(), PrintAccuracyTable())
+HOOKS = (CheckConfiguration(), PrintAccuracyTable())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

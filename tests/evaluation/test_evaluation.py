@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from reason4rec.evaluation.baselines import deepconn_predictions, surprise_predictions
+from reason4rec.parameters import DeepCoNNSettings
 from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.reason_quality import aspect_recovery, rouge_l
 from reason4rec.pipelines.evaluate.nodes import judge_reasons
@@ -39,7 +40,7 @@ def test_baselines_score_every_row_and_beat_nothing_by_luck(smoke_world):
     assert len(svd) == len(test) and np.isfinite(svd).all()
     unknown = pd.DataFrame({"user_id": ["nobody"], "item_id": ["nothing"], "rating": [3.0], "review": [""], "timestamp": [0]})
     assert surprise_predictions(train, unknown, "BaselineOnly", {})[0] == pytest.approx(train["rating"].mean())  # documented fallback
-    params = {"seed": 0, "vocab_size": 300, "doc_tokens": 32, "embedding_dim": 8, "filters": 4, "kernel": 3, "latent": 4, "epochs": 1, "batch_size": 64, "learning_rate": 0.01}
+    params = DeepCoNNSettings(**{"seed": 0, "vocab_size": 300, "doc_tokens": 32, "embedding_dim": 8, "filters": 4, "kernel": 3, "latent": 4, "epochs": 1, "batch_size": 64, "learning_rate": 0.01})
     deepconn = deepconn_predictions(train, pd.concat([test, unknown]), params)
     assert len(deepconn) == len(test) + 1 and ((deepconn >= 1) & (deepconn <= 5)).all()
 

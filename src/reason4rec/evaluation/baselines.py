@@ -26,6 +26,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from reason4rec.parameters import DeepCoNNSettings
+
 logger = logging.getLogger(__name__)
 
 
@@ -82,14 +84,14 @@ class DeepCoNN(nn.Module):
         return self.linear(x).squeeze(-1) + interactions
 
 
-def deepconn_predictions(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]) -> np.ndarray:
-    torch.manual_seed(params["seed"])
-    rng = np.random.default_rng(params["seed"])
+def deepconn_predictions(train: pd.DataFrame, test: pd.DataFrame, params: DeepCoNNSettings) -> np.ndarray:
+    torch.manual_seed(params.seed)
+    rng = np.random.default_rng(params.seed)
     tokenized = [_tokens(r) for r in train["review"]]
     counts = Counter(t for tokens in tokenized for t in tokens)
-    vocab = {w: i + 2 for i, (w, _) in enumerate(counts.most_common(params["vocab_size"] - 2))}  # 0 pad, 1 unknown
+    vocab = {w: i + 2 for i, (w, _) in enumerate(counts.most_common(params.vocab_size - 2))}  # 0 pad, 1 unknown
     ids = [[vocab.get(t, 1) for t in tokens] for tokens in tokenized]
-    length = params["doc_tokens"]
+    length = params.doc_tokens
 
     by_user: dict[str, list[int]] = {}
     by_item: dict[str, list[int]] = {}
@@ -118,14 +120,14 @@ def deepconn_predictions(train: pd.DataFrame, test: pd.DataFrame, params: dict[s
     train_users, train_items = documents(train.reset_index(drop=True), leave_out_self=True)
     targets = torch.tensor(train["rating"].to_numpy(np.float32))
     mean = float(targets.mean())
-    model = DeepCoNN(len(vocab) + 2, params["embedding_dim"], params["filters"], params["kernel"], params["latent"])
-    optimiser = torch.optim.Adam(model.parameters(), lr=params["learning_rate"], weight_decay=params.get("weight_decay", 0.0))
-    for epoch in range(params["epochs"]):
+    model = DeepCoNN(len(vocab) + 2, params.embedding_dim, params.filters, params.kernel, params.latent)
+    optimiser = torch.optim.Adam(model.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay)
+    for epoch in range(params.epochs):
         model.train()
         order = rng.permutation(len(targets))
         total = 0.0
-        for start in range(0, len(order), params["batch_size"]):
-            batch = torch.tensor(order[start : start + params["batch_size"]])
+        for start in range(0, len(order), params.batch_size):
+            batch = torch.tensor(order[start : start + params.batch_size])
             loss = ((model(train_users[batch], train_items[batch]) + mean - targets[batch]) ** 2).mean()
             optimiser.zero_grad()
             loss.backward()

@@ -80,7 +80,8 @@ def build_tiny_model(tokenizer: PreTrainedTokenizerFast, architecture: dict[str,
 
 def build_tiny_base(texts: Sequence[str], params: dict[str, Any]) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast, dict[str, Any]]:
     """Tokenizer, model and metadata of the tiny base, pre-trained on ``texts``."""
-    from reason4rec.llm.training import TrainingConfig, encode_text, fingerprint, fit
+    from reason4rec.llm.training import encode_text, fingerprint, fit
+    from reason4rec.parameters import TrainingConfig
 
     tokenizer = train_tokenizer(texts, params["vocab_size"])
     tokenizer.padding_side = "left"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,54 +18,12 @@ from transformers.trainer_utils import get_last_checkpoint
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.base import load_model, use_bf16
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
+from reason4rec.parameters import ExpertConfig, TrainingConfig
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
 LOSS_CURVE_COLUMNS = ["step", "epoch", "loss", "learning_rate"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainingConfig:
-    """How a model is optimised: the tiny base's pre-training block and the part every LoRA expert shares."""
-
-    batch_size: int
-    epochs: float
-    learning_rate: float
-    gradient_accumulation_steps: int = 1
-    max_steps: int | None = None  # stops earlier than ``epochs`` when set
-    lr_scheduler: str = "cosine"
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    logging_steps: int = 10
-    save_steps: int = 200
-    checkpoint_dir: str | None = None  # None: no checkpoints, so no resume
-    bf16: bool | str = "auto"
-    gradient_checkpointing: bool | None = None  # None: on with CUDA, where memory is what runs out
-    seed: int = 0
-
-    @property
-    def checkpointing_activations(self) -> bool:
-        on_gpu = torch.cuda.is_available()
-        return on_gpu if self.gradient_checkpointing is None else self.gradient_checkpointing and on_gpu
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExpertConfig(TrainingConfig):
-    """One ``llm.experts.<name>`` block: the adapter's shape and what its loss covers."""
-
-    lora_r: int
-    lora_alpha: int
-    target_modules: list[str]
-    max_length: int
-    lora_dropout: float = 0.0
-    top_layers: int | None = None  # LoRA in the last k decoder layers only (None: all)
-    modules_to_save: list[str] | None = None
-    loss_on: str = "response"  # or "rating": the rating digit only
-
-    def __post_init__(self):
-        if self.loss_on not in ("response", "rating"):
-            raise ValueError(f"loss_on must be 'response' or 'rating', not {self.loss_on!r}")
 
 
 def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response: str, max_length: int, rating_only: bool = False) -> dict[str, list[int]]:

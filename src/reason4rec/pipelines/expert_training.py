@@ -8,7 +8,7 @@ and ``reasoner_loss_plot``, with hyperparameters from ``llm.experts.reasoner``
 
 from __future__ import annotations
 
-from functools import partial
+from functools import partial, update_wrapper
 
 import matplotlib
 
@@ -39,14 +39,19 @@ def plot_loss_curve(curve: pd.DataFrame, expert: str) -> plt.Figure:
     return figure
 
 
+def _bound(function, expert: str):
+    """``function`` with ``expert`` bound, keeping its name, docstring and type hints (kedro-viz shows them; Kedro reads the hints)."""
+    return update_wrapper(partial(function, expert=expert), function)
+
+
 def expert_training_pipeline(expert: str) -> Pipeline:
     if expert not in EXPERTS:
         raise ValueError(f"unknown expert {expert!r}: expected one of {sorted(EXPERTS)}")
 
     return Pipeline(
         [
-            Node(partial(train_adapter, expert=expert), ["base_model", "sft_data", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
-            Node(partial(plot_loss_curve, expert=expert), "loss_curve", "loss_plot", name="plot_loss_curve"),
+            Node(_bound(train_adapter, expert), ["base_model", "sft_data", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
+            Node(_bound(plot_loss_curve, expert), "loss_curve", "loss_plot", name="plot_loss_curve"),
         ],
         namespace=expert,
         inputs={"base_model": "base_model", "sft_data": f"{expert}_sft_data"},

@@ -1,19 +1,26 @@
 import pandas as pd
 import pytest
 
+from reason4rec import contexts as ctx
+from reason4rec.contexts import rating_sft_examples
 from reason4rec.data.synthetic import generate_review_world
+from reason4rec.distillation import ATTEMPT_COLUMNS
+from reason4rec.llm.training import train_adapter
 from reason4rec.pipelines.evaluate import create_pipeline
 from reason4rec.pipelines.evaluate.nodes import compile_accuracy, sample_test_rows
-from tests.conftest import SMOKE_WORLD
+from reason4rec.teacher import Teacher
+from reason4rec.teacher.cache import AnswerCache
+from reason4rec.teacher.rules import RulesBackend
+from tests.conftest import LORA_HYPER, SMOKE_WORLD, run_pipeline
 
 
 def test_test_rows_are_a_fixed_seed_sample_in_time_order():
     test = generate_review_world(SMOKE_WORLD)
-    first, again = sample_test_rows(test, {"test_rows": 20, "seed": 0}), sample_test_rows(test, {"test_rows": 20, "seed": 0})
+    first, again = sample_test_rows(test, {"test_rows": 20, "seed": 0, "report_examples": 2}), sample_test_rows(test, {"test_rows": 20, "seed": 0, "report_examples": 2})
     pd.testing.assert_frame_equal(first, again)
     assert len(first) == 20 and first["timestamp"].is_monotonic_increasing
-    assert not first.equals(sample_test_rows(test, {"test_rows": 20, "seed": 1}))
-    assert len(sample_test_rows(test, {"test_rows": None, "seed": 0})) == len(test)
+    assert not first.equals(sample_test_rows(test, {"test_rows": 20, "seed": 1, "report_examples": 2}))
+    assert len(sample_test_rows(test, {"test_rows": None, "seed": 0, "report_examples": 2})) == len(test)
 
 
 def test_every_method_is_scored_on_the_same_rows():
@@ -32,3 +39,42 @@ def test_evaluate_trains_nothing():
     pipeline = create_pipeline()
     assert not any("train" in node.name for node in pipeline.nodes)
     assert {"reasoner_adapter", "predictor_adapter", "predictor_no_reason_adapter"} <= pipeline.inputs()
+
+
+def test_pipeline_scores_every_method_on_the_same_test_rows_and_reports(tiny_base, pair_contexts):
+    """The whole pipeline on in-memory inputs: trained adapters, the reward check and the attempts come from upstream."""
+    world = generate_review_world(SMOKE_WORLD)
+    pool = ctx.interaction_pool(world, world.iloc[:0], world.iloc[:0])
+    summaries = pool[["user_id", "item_id"]].assign(positive="Melody", negative="None", preferences="Melody")
+    reasoner, _ = train_adapter(tiny_base, pd.DataFrame({"prompt": ["Say something."] * 8, "response": ["Melody melody melody."] * 8}), {**LORA_HYPER, "epochs": 1}, "reasoner")
+    rating_sft = rating_sft_examples(pair_contexts, "Digital Music", [None] * len(pair_contexts))
+    predictor, _ = train_adapter(tiny_base, rating_sft, {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}, "predictor")
+    user, item = pair_contexts["user_id"].iloc[0], pair_contexts["item_id"].iloc[0]
+    attempts = pd.DataFrame(
+        [{"pair_id": f"{user}|{item}", "user_id": user, "item_id": item, "rating": 4.0, "attempt": k, "hinted": k > 0, "reason": "r", "status": "scored",
+          "r_reason": 4.0, "r_baseline": 4.0, "s_eval": 0.5 - k, "accepted": k == 1, "teacher_error": None} for k in (0, 1)],
+        columns=ATTEMPT_COLUMNS,
+    )  # fmt: skip
+    reward_check = pd.DataFrame({"reason_type": ["Review-guided Reason", "Without Reason"], "mae": [0.5, 0.8], "rmse": [0.7, 1.0], "rows": [4, 4]})
+    test = world.sample(10, random_state=0)
+    out = run_pipeline(
+        create_pipeline(),
+        {
+            "interactions_test": test, "interactions_train": world, "interactions_all": pool, "summaries": summaries, "base_model": tiny_base,
+            "reasoner_adapter": reasoner, "predictor_adapter": predictor, "predictor_no_reason_adapter": predictor,
+            "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "reward_check": reward_check, "distilled_reasons": attempts,
+            "params:evaluate": {"test_rows": 6, "seed": 0, "report_examples": 2}, "params:history_length": 3, "params:domain": "Digital Music",
+            "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0}, "params:inference_batch_size": 8, "params:distill_reasons.tau": 0.1,
+            "params:baselines": {"deepconn": {"seed": 0, "vocab_size": 200, "doc_tokens": 16, "embedding_dim": 8, "filters": 4, "kernel": 3, "latent": 4,
+                                              "epochs": 1, "batch_size": 64, "learning_rate": 0.01}, "svd": {"n_factors": 2, "n_epochs": 2}},
+        },
+        ["test_predictions", "test_predictions_no_reason", "accuracy_table", "evaluation_metrics", "evaluation_report"],
+    )  # fmt: skip
+    predictions = out["test_predictions"]
+    assert len(predictions) == 6 and predictions["prediction"].between(1, 5).all() and (predictions["reason"].str.len() > 0).all()
+    assert out["test_predictions_no_reason"]["prediction"].between(1, 5).all()
+    table = out["accuracy_table"]
+    assert {"Reason4Rec", "Reason4Rec w/o reason", "Global mean", "SVD (biased MF)", "DeepCoNN"} <= set(table["method"]) and (table["rows"] == 6).all()
+    metrics = out["evaluation_metrics"]
+    assert metrics["distillation"]["first_attempt_acceptance"] == 0.0 and metrics["distillation"]["hinted_accepted"] == 1
+    assert "Reason4Rec" in out["evaluation_report"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from reason4rec.distillation import AttemptJournal, DistillConfig, distill_reasons
+from reason4rec.distillation import AttemptJournal, distill_reasons
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.engine import engine_for
 from reason4rec.llm.training import fingerprint
+from reason4rec.parameters import DistillReasons
 from reason4rec.teacher import Teacher
+from reason4rec.typed_config import typed_block
 
 
 def distill(
@@ -29,19 +32,18 @@ def distill(
     reward model, the teacher and the settings, so a rerun of the same job
     resumes it and a changed job starts a new one.
     """
-    config = DistillConfig(
-        max_attempts=params["max_attempts"], tau=params["tau"], baseline=params["baseline"], temperature=params["temperature"],
-        max_tokens=params["max_tokens"], domain=domain, chunk_size=params["chunk_size"],
-    )  # fmt: skip
+    config = typed_block(DistillReasons, params, "distill_reasons")
     engine = engine_for(base_model, {"reward_model": reward_adapter})
-    job = fingerprint(reward_adapter.metadata.get("run"), teacher.backend.identity(), vars(config), reasoner_contexts[["user_id", "item_id"]].values.tolist())
-    journal = AttemptJournal(Path(params["journal_dir"]) / f"{job}.jsonl" if params.get("journal_dir") else None)
+    settings = {**{k: v for k, v in asdict(config).items() if k != "journal_dir"}, "domain": domain}
+    job = fingerprint(reward_adapter.metadata.get("run"), teacher.backend.identity(), settings, reasoner_contexts[["user_id", "item_id"]].values.tolist())
+    journal = AttemptJournal(Path(config.journal_dir) / f"{job}.jsonl" if config.journal_dir else None)
     attempts = distill_reasons(
         reasoner_contexts,
         generate=lambda requests: teacher.complete(requests, stage="distill_reasons", desc="teacher reasons"),
         score=lambda prompts: engine.score_ratings(prompts, "reward_model", batch_size=batch_size, desc="reward scoring"),
         config=config,
         journal=journal,
+        domain=domain,
         cost=lambda: teacher.cost("distill_reasons"),
     )
     return attempts, teacher.usage_table()

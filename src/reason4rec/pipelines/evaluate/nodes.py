@@ -20,8 +20,10 @@ from reason4rec.evaluation.report import markdown_report, plots
 from reason4rec.inference import generate_reasons, score_ratings
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.engine import engine_for
+from reason4rec.parameters import Baselines, Evaluate
 from reason4rec.teacher import Teacher, TeacherRequest
 from reason4rec.teacher.rules import ASPECT_KEYWORDS
+from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +32,10 @@ PREDICTION_COLUMNS = ["user_id", "item_id", "rating", "reason", "prediction", "s
 
 def sample_test_rows(interactions_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """The test rows every method scores: a fixed-seed sample of ``test_rows`` (all when null), in time order."""
-    size = params.get("test_rows")
-    if size is None or size >= len(interactions_test):
+    config = typed_block(Evaluate, params, "evaluate")
+    if config.test_rows is None or config.test_rows >= len(interactions_test):
         return interactions_test.reset_index(drop=True)
-    return interactions_test.sample(size, random_state=params["seed"]).sort_index().reset_index(drop=True)
+    return interactions_test.sample(config.test_rows, random_state=config.seed).sort_index().reset_index(drop=True)
 
 
 def predict_with_reasons(
@@ -74,13 +76,14 @@ def predict_without_reasons(
 
 def baseline_predictions(interactions_train: pd.DataFrame, interactions_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Every baseline's prediction for every test row (long format)."""
+    config = typed_block(Baselines, params, "baselines")
     test = interactions_test.reset_index(drop=True)
     methods = {
         "Global mean": lambda: baselines.global_mean_predictions(interactions_train, test),
-        "BaselineOnly": lambda: baselines.surprise_predictions(interactions_train, test, "BaselineOnly", params["baseline_only"]),
-        "SVD (biased MF)": lambda: baselines.surprise_predictions(interactions_train, test, "SVD", params["svd"]),
-        "SVD++": lambda: baselines.surprise_predictions(interactions_train, test, "SVD++", params["svdpp"]),
-        "DeepCoNN": lambda: baselines.deepconn_predictions(interactions_train, test, params["deepconn"]),
+        "BaselineOnly": lambda: baselines.surprise_predictions(interactions_train, test, "BaselineOnly", config.baseline_only),
+        "SVD (biased MF)": lambda: baselines.surprise_predictions(interactions_train, test, "SVD", config.svd),
+        "SVD++": lambda: baselines.surprise_predictions(interactions_train, test, "SVD++", config.svdpp),
+        "DeepCoNN": lambda: baselines.deepconn_predictions(interactions_train, test, config.deepconn),
     }
     frames = []
     for name, predict in methods.items():
@@ -170,7 +173,7 @@ def build_report(
     reward_check: pd.DataFrame, distilled_reasons: pd.DataFrame, params: dict[str, Any], tau: float,
 ) -> tuple[str, plt.Figure, plt.Figure, plt.Figure, plt.Figure]:  # fmt: skip
     examples = test_predictions.merge(interactions_test[["user_id", "item_id", "review"]], on=["user_id", "item_id"]).sample(
-        min(params["report_examples"], len(test_predictions)), random_state=0
+        min(typed_block(Evaluate, params, "evaluate").report_examples, len(test_predictions)), random_state=0
     )
     figures = plots(accuracy, test_predictions, distilled_reasons, tau)
     text = markdown_report(metrics, accuracy, reward_check, distilled_reasons, examples)

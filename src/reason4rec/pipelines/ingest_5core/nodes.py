@@ -1,4 +1,5 @@
-"""Nodes of ``ingest_5core``: thin wrappers over :mod:`reason4rec.data.filtering`."""
+"""Nodes of ``ingest_5core``: thin wrappers over :mod:`reason4rec.data.filtering`,
+the fixed-seed pair samples, and the base model."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from reason4rec import contexts as ctx
+from reason4rec import prompts
 from reason4rec.data.filtering import (
     INTERACTION_COLUMNS,
     dataset_statistics,
@@ -14,6 +17,10 @@ from reason4rec.data.filtering import (
     keep_time_window,
     split_chronologically,
 )
+from reason4rec.llm.artifacts import BaseModelArtifact
+from reason4rec.llm.base import build_base_model
+from reason4rec.parameters import Base, Ingest, Pairs
+from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +28,9 @@ logger = logging.getLogger(__name__)
 def window_and_k_core(interactions: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The optional time window first (the paper keeps the last months of Books
     and Yelp), then the k-core on what is left."""
-    windowed, window_rejects = keep_time_window(interactions, params.get("time_window_days"))
-    core, core_rejects = filter_k_core(windowed, params["k_core"])
+    config = typed_block(Ingest, params, "ingest")
+    windowed, window_rejects = keep_time_window(interactions, config.time_window_days)
+    core, core_rejects = filter_k_core(windowed, config.k_core)
     return core, pd.concat([window_rejects, core_rejects], ignore_index=True)
 
 
@@ -30,7 +38,8 @@ def split(
     interactions: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Chronological split, without provenance columns; returns the splits, their statistics and the rejects."""
-    train, valid, test, rejects = split_chronologically(interactions, params["valid_fraction"], params["test_fraction"])
+    config = typed_block(Ingest, params, "ingest")
+    train, valid, test, rejects = split_chronologically(interactions, config.valid_fraction, config.test_fraction)
     columns = INTERACTION_COLUMNS + [c for c in interactions.columns if c.startswith("true_")]
     train, valid, test = (part[columns] for part in (train, valid, test))
     return train, valid, test, dataset_statistics(train, valid, test), rejects
@@ -45,3 +54,28 @@ def collect_rejects(*rejects: pd.DataFrame) -> pd.DataFrame:
     else:
         logger.info("ingest rejected no rows")
     return combined
+
+
+def sample_pairs(interactions_train: pd.DataFrame, interactions_all: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two disjoint fixed-seed samples of training pairs with user and item history:
+    one trains the reward model, the other the reasoner (and judges the reward model)."""
+    config = typed_block(Pairs, params, "pairs")
+    samples = ctx.sample_pairs(interactions_train, interactions_all, {"reward": config.reward_model_size, "reasoner": config.reasoner_size}, config.seed)
+    return samples["reward"], samples["reasoner"]
+
+
+def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], domain: str) -> BaseModelArtifact:
+    """The shared base model, built once into a versioned artifact every expert loads.
+
+    For ``tiny`` its tokenizer and pre-training text are ``corpus_size`` training
+    reviews and titles inside the prompts' own wording, so the base knows the
+    vocabulary every expert will read and write; other bases ignore the text.
+    """
+    config = typed_block(Base, base_params, "llm.base")
+    if config.base_model != "tiny":
+        return build_base_model([], base_params)
+    sample = interactions_train.sample(min(config.tiny.corpus_size, len(interactions_train)), random_state=config.tiny.seed)
+    texts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in sample.itertuples()]
+    texts += [prompts.format_summary([], [], []), prompts.reasoner_prompt(domain, "", [], []), prompts.predictor_prompt(domain, "", [], [], float("nan"), float("nan"), "")]
+    texts += [prompts.rating_answer(r) for r in (1, 2, 3, 4, 5)] * 20
+    return build_base_model(texts, base_params)

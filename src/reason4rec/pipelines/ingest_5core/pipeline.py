@@ -3,7 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from reason4rec.contexts import interaction_pool
 from reason4rec.data.filtering import clean_reviews
 
-from .nodes import collect_rejects, split, window_and_k_core
+from .nodes import build_base, collect_rejects, sample_pairs, split, window_and_k_core
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -28,6 +28,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "interactions_all",
                 name="pool_interactions",
             ),
+            Node(sample_pairs, ["interactions_train", "interactions_all", "params:pairs"], ["reward_pairs", "reasoner_pairs"], name="sample_pairs"),
+            Node(build_base, ["interactions_train", "params:llm.base", "params:domain"], "base_model", name="build_base_model"),
             Node(
                 collect_rejects,
                 ["clean_rejects", "k_core_rejects", "split_rejects"],

@@ -1,4 +1,4 @@
-"""reward_model: disjoint pair samples, their summarized contexts, the reward adapter and its Table 5 check (section 3.4)."""
+"""reward_model: the reward adapter, trained with the target review in the reason slot, and its Table 5 check (section 3.4)."""
 
 from .pipeline import create_pipeline
 

@@ -11,13 +11,8 @@ from reason4rec.evaluation.metrics import mae, rmse
 from reason4rec.inference import score_ratings
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.engine import engine_for
-
-
-def sample_pairs(interactions_train: pd.DataFrame, interactions_all: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Two disjoint fixed-seed samples of training pairs with user and item history:
-    one trains the reward model, the other the reasoner (and judges the reward model)."""
-    samples = ctx.sample_pairs(interactions_train, interactions_all, {"reward": params["reward_model_size"], "reasoner": params["reasoner_size"]}, params["seed"])
-    return samples["reward"], samples["reasoner"]
+from reason4rec.parameters import RewardModel
+from reason4rec.typed_config import typed_block
 
 
 def reward_sft_examples(reward_contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
@@ -37,8 +32,9 @@ def check_reward_model(
     target review vs no reason (the paper's Table 5 rows "Review-guided Reason"
     and "Without Reason"), on the first ``check_pairs`` of them. The review should
     help; the table shows whether it does."""
+    check_pairs = typed_block(RewardModel, params, "reward_model").check_pairs
     engine = engine_for(base_model, {"reward_model": reward_adapter})
-    checked = reasoner_contexts.head(params["check_pairs"]) if params.get("check_pairs") else reasoner_contexts
+    checked = reasoner_contexts.head(check_pairs) if check_pairs else reasoner_contexts
     truth = checked["rating"].to_numpy(float)
     results = []
     for name, reasons in (("Review-guided Reason", checked["review"]), ("Without Reason", None)):

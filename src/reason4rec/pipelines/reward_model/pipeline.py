@@ -2,17 +2,12 @@ from kedro.pipeline import Node, Pipeline
 
 from reason4rec.pipelines.expert_training import expert_training_pipeline
 
-from reason4rec.contexts import build_contexts
-
-from .nodes import check_reward_model, reward_sft_examples, sample_pairs
+from .nodes import check_reward_model, reward_sft_examples
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(sample_pairs, ["interactions_train", "interactions_all", "params:pairs"], ["reward_pairs", "reasoner_pairs"], name="sample_pairs"),
-            Node(build_contexts, ["reward_pairs", "interactions_all", "summaries", "params:history_length"], "reward_contexts", name="build_reward_contexts"),
-            Node(build_contexts, ["reasoner_pairs", "interactions_all", "summaries", "params:history_length"], "reasoner_contexts", name="build_reasoner_contexts"),
             Node(reward_sft_examples, ["reward_contexts", "params:domain"], "reward_model_sft_data", name="build_reward_sft_data"),
             expert_training_pipeline("reward_model"),
             Node(

@@ -1,4 +1,5 @@
-"""summarize: the shared base model, teacher summaries, the summarizer adapter and summaries of every interaction (section 3.1)."""
+"""summarize: teacher summaries, the summarizer adapter, summaries of every interaction (section 3.1),
+and the sampled pairs' contexts (each pair with its user's and item's summarized histories)."""
 
 from .pipeline import create_pipeline
 

@@ -9,26 +9,14 @@ import pandas as pd
 
 from reason4rec import prompts
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
-from reason4rec.llm.base import build_base_model
 from reason4rec.llm.engine import engine_for
+from reason4rec.parameters import Summarize, SummaryGeneration, SummaryTeacher
 from reason4rec.teacher import Teacher, TeacherRequest, complete_with_guard
+from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ["user_id", "item_id", "positive", "negative", "preferences", "summary_text", "parsed", "source"]
-
-
-def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], domain: str, params: dict[str, Any]) -> BaseModelArtifact:
-    """The shared base model. For ``tiny`` its tokenizer and pre-training text are the
-    training split's reviews and titles inside the prompts' own wording, so the
-    base knows the vocabulary every expert will read and write; other bases ignore the text."""
-    if base_params["base_model"] != "tiny":
-        return build_base_model([], base_params)
-    sample = interactions_train.sample(min(params["base_corpus_size"], len(interactions_train)), random_state=params["seed"])
-    texts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in sample.itertuples()]
-    texts += [prompts.format_summary([], [], []), prompts.reasoner_prompt(domain, "", [], []), prompts.predictor_prompt(domain, "", [], [], float("nan"), float("nan"), "")]
-    texts += [prompts.rating_answer(r) for r in (1, 2, 3, 4, 5)] * 20
-    return build_base_model(texts, base_params)
 
 
 def request_teacher_summaries(
@@ -41,21 +29,22 @@ def request_teacher_summaries(
     An answer that does not parse into the three fields is a rejected attempt
     (asked again up to ``teacher.max_attempts``), never a stored summary.
     """
-    wanted = params["teacher_sample_size"] + params["check_size"]
-    sample = interactions_train.sample(min(wanted, len(interactions_train)), random_state=params["seed"])
-    summaries, attempts = _teacher_summaries(sample, teacher, domain, params["teacher"], stage="summarize")
-    summaries["split"] = ["train" if position < params["teacher_sample_size"] else "check" for position in range(len(summaries))]
+    config = typed_block(Summarize, params, "summarize")
+    wanted = config.teacher_sample_size + config.check_size
+    sample = interactions_train.sample(min(wanted, len(interactions_train)), random_state=config.seed)
+    summaries, attempts = _teacher_summaries(sample, teacher, domain, config.teacher, stage="summarize")
+    summaries["split"] = ["train" if position < config.teacher_sample_size else "check" for position in range(len(summaries))]
     rejected = int((attempts["outcome"] == "rejected_by_guard").sum())
     logger.info("teacher summaries: %d stored, %d attempts rejected by the format guard, %d failed", summaries["parsed"].sum(), rejected, int((attempts["outcome"] == "failed").sum()))
     return summaries[summaries["parsed"]].reset_index(drop=True), teacher.usage_table()
 
 
-def _teacher_summaries(interactions: pd.DataFrame, teacher: Teacher, domain: str, teacher_params: dict[str, Any], stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _teacher_summaries(interactions: pd.DataFrame, teacher: Teacher, domain: str, asked: SummaryTeacher, stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     requests = [
-        TeacherRequest(prompts.summarizer_prompt(domain, r.title, r.rating, r.review), temperature=teacher_params["temperature"], max_tokens=teacher_params["max_tokens"])
+        TeacherRequest(prompts.summarizer_prompt(domain, r.title, r.rating, r.review), temperature=asked.temperature, max_tokens=asked.max_tokens)
         for r in interactions.itertuples()
     ]
-    answers, attempts = complete_with_guard(teacher, requests, lambda text: prompts.parse_summary(text) is not None, teacher_params["max_attempts"], stage)
+    answers, attempts = complete_with_guard(teacher, requests, lambda text: prompts.parse_summary(text) is not None, asked.max_attempts, stage)
     return _summary_table(interactions, [a.text for a in answers], source="teacher"), attempts
 
 
@@ -108,10 +97,11 @@ def summarize_interactions(
     of every interaction is the costliest step on a CPU. A summary that does
     not parse keeps ``None`` fields and ``parsed=False``; the count is logged.
     """
-    if params["use_teacher_summaries"]:
-        summaries, _ = _teacher_summaries(interactions_all, teacher, domain, params["teacher"], stage="summarize_all")
+    config = typed_block(Summarize, params, "summarize")
+    if config.use_teacher_summaries:
+        summaries, _ = _teacher_summaries(interactions_all, teacher, domain, config.teacher, stage="summarize_all")
     else:
-        summaries = _summarizer_table(interactions_all, base_model, summarizer_adapter, domain, params["generation"], batch_size)
+        summaries = _summarizer_table(interactions_all, base_model, summarizer_adapter, domain, config.generation, batch_size)
     unparsed = int((~summaries["parsed"]).sum())
     if unparsed:
         logger.warning("%d of %d summaries do not parse into the three fields; their fields are 'None'", unparsed, len(summaries))
@@ -119,11 +109,11 @@ def summarize_interactions(
 
 
 def _summarizer_table(
-    interactions: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, generation: dict[str, Any], batch_size: int
+    interactions: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, generation: SummaryGeneration, batch_size: int
 ) -> pd.DataFrame:
     engine = engine_for(base_model, {"summarizer": adapter})
     summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions.itertuples()]
-    outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation["max_new_tokens"], batch_size=batch_size, desc="summarizing")
+    outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation.max_new_tokens, batch_size=batch_size, desc="summarizing")
     return _summary_table(interactions, [o["text"] for o in outputs], source="summarizer")
 
 
@@ -142,7 +132,7 @@ def check_summarizer(
     if held_out.empty:
         return pd.DataFrame(columns=["field", "f1", "parsed", "rows"])
     targets = held_out[["user_id", "item_id"]].merge(interactions_train, on=["user_id", "item_id"], how="left")
-    written = _summarizer_table(targets, base_model, summarizer_adapter, domain, params["generation"], batch_size)
+    written = _summarizer_table(targets, base_model, summarizer_adapter, domain, typed_block(Summarize, params, "summarize").generation, batch_size)
     rows = []
     for field in ("positive", "negative", "preferences"):
         scores = [_aspect_f1(_items(ours), _items(theirs)) for ours, theirs in zip(written[field], held_out[field])]

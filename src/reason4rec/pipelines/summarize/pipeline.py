@@ -1,14 +1,14 @@
 from kedro.pipeline import Node, Pipeline
 
+from reason4rec.contexts import build_contexts
 from reason4rec.pipelines.expert_training import expert_training_pipeline
 
-from .nodes import build_base, check_summarizer, request_teacher_summaries, summarize_interactions, summarizer_sft_examples
+from .nodes import check_summarizer, request_teacher_summaries, summarize_interactions, summarizer_sft_examples
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(build_base, ["interactions_train", "params:llm.base", "params:domain", "params:summarize"], "base_model", name="build_base_model"),
             Node(
                 request_teacher_summaries,
                 ["interactions_train", "teacher", "params:domain", "params:summarize"],
@@ -29,6 +29,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "summarizer_check",
                 name="check_summarizer",
             ),
+            Node(build_contexts, ["reward_pairs", "interactions_all", "summaries", "params:history_length"], "reward_contexts", name="build_reward_contexts"),
+            Node(build_contexts, ["reasoner_pairs", "interactions_all", "summaries", "params:history_length"], "reasoner_contexts", name="build_reasoner_contexts"),
         ],
         tags=["summarize"],
     )

@@ -1,0 +1,251 @@
+"""The shape of every parameter and global block.
+
+Nodes turn the block they read into one of these dataclasses with
+:func:`~reason4rec.typed_config.typed_block`, and :func:`check_configuration`
+checks the whole tree when a run starts (``hooks.CheckConfiguration``), so a
+misspelt key in YAML or in ``--params`` stops the run before any work, with
+its dotted path in the message, instead of silently becoming a default.
+The LoRA experts' blocks are :class:`~reason4rec.llm.training.ExpertConfig`
+and the teacher's is :class:`~reason4rec.datasets.teacher.TeacherConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reason4rec.typed_config import typed_block
+
+
+@dataclass(frozen=True)
+class Ingest:
+    k_core: int
+    valid_fraction: float
+    test_fraction: float
+    time_window_days: int | None = None  # the last N days before the latest review (None keeps all)
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Two disjoint samples of training pairs: the reward model's and the reasoner's."""
+
+    seed: int
+    reward_model_size: int
+    reasoner_size: int
+
+
+@dataclass(frozen=True)
+class SummaryTeacher:
+    temperature: float
+    max_tokens: int
+    max_attempts: int  # a summary that does not parse is asked again
+
+
+@dataclass(frozen=True)
+class SummaryGeneration:
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
+class Summarize:
+    seed: int
+    teacher_sample_size: int  # interactions the teacher summarizes to train the summarizer
+    check_size: int  # more, held out, to check the trained summarizer against the teacher
+    teacher: SummaryTeacher
+    use_teacher_summaries: bool  # the teacher summarizes every interaction; the summarizer is only checked
+    generation: SummaryGeneration
+
+
+@dataclass(frozen=True)
+class RewardModel:
+    check_pairs: int | None = None  # reasoner pairs the Table 5 check scores (None: all)
+
+
+@dataclass(frozen=True)
+class DistillReasons:
+    """Algorithm 1: generation-then-filter."""
+
+    max_attempts: int  # T
+    tau: float  # accept when s_eval < tau
+    baseline: str  # r_baseline: "none" (the published code) or "review" (the paper's formula)
+    temperature: float
+    max_tokens: int
+    chunk_size: int  # pairs per journaled round
+    journal_dir: str | None = None  # None: no journal, so no resume
+
+    def __post_init__(self):
+        if self.baseline not in ("none", "review"):
+            raise ValueError(f"distill_reasons.baseline must be 'none' or 'review', not {self.baseline!r}")
+        if self.max_attempts < 1:
+            raise ValueError("distill_reasons.max_attempts must be at least 1")
+
+
+@dataclass(frozen=True)
+class ReasonGeneration:
+    max_new_tokens: int
+    temperature: float = 0.0  # 0: greedy
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    seed: int
+    report_examples: int
+    test_rows: int | None = None  # a fixed-seed sample of the test split (None: all)
+
+
+@dataclass(frozen=True)
+class DeepCoNNSettings:
+    seed: int
+    vocab_size: int
+    doc_tokens: int
+    embedding_dim: int
+    filters: int
+    kernel: int
+    latent: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """Surprise's keyword arguments for the MF baselines (Surprise refuses unknown ones), DeepCoNN's settings."""
+
+    deepconn: DeepCoNNSettings
+    baseline_only: dict[str, Any] = field(default_factory=dict)
+    svd: dict[str, Any] = field(default_factory=dict)
+    svdpp: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """How a model is optimised: the tiny base's pre-training block and the part every LoRA expert shares."""
+
+    batch_size: int
+    epochs: float
+    learning_rate: float
+    gradient_accumulation_steps: int = 1
+    max_steps: int | None = None  # stops earlier than ``epochs`` when set
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    logging_steps: int = 10
+    save_steps: int = 200
+    checkpoint_dir: str | None = None  # None: no checkpoints, so no resume
+    bf16: bool | str = "auto"
+    gradient_checkpointing: bool | None = None  # None: on with CUDA, where memory is what runs out
+    seed: int = 0
+
+    @property
+    def checkpointing_activations(self) -> bool:
+        import torch  # here, so that checking the configuration does not load torch
+
+        on_gpu = torch.cuda.is_available()
+        return on_gpu if self.gradient_checkpointing is None else self.gradient_checkpointing and on_gpu
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpertConfig(TrainingConfig):
+    """One ``llm.experts.<name>`` block: the adapter's shape and what its loss covers."""
+
+    lora_r: int
+    lora_alpha: int
+    target_modules: list[str]
+    max_length: int
+    lora_dropout: float = 0.0
+    top_layers: int | None = None  # LoRA in the last k decoder layers only (None: all)
+    modules_to_save: list[str] | None = None
+    loss_on: str = "response"  # or "rating": the rating digit only
+
+    def __post_init__(self):
+        if self.loss_on not in ("response", "rating"):
+            raise ValueError(f"loss_on must be 'response' or 'rating', not {self.loss_on!r}")
+
+
+@dataclass(frozen=True)
+class TinyBase:
+    """``llm.base.tiny``: the small Llama built and pre-trained here (smoke environment, tests)."""
+
+    seed: int
+    vocab_size: int
+    corpus_size: int  # training interactions whose prompts build its tokenizer and pre-training text
+    architecture: dict[str, int]
+    pretraining: TrainingConfig
+
+
+@dataclass(frozen=True)
+class Base:
+    base_model: str  # a named base, ``tiny``, or a Hugging Face id / local path
+    quantization: str | None = None  # 4bit: NF4 QLoRA on CUDA
+    bf16: bool | str = "auto"
+    tiny: TinyBase | None = None
+
+    def __post_init__(self):
+        if self.quantization not in (None, "4bit"):
+            raise ValueError(f"llm.base.quantization must be null or 4bit, not {self.quantization!r}")
+        if self.base_model == "tiny" and self.tiny is None:
+            raise ValueError("llm.base.base_model: tiny needs an llm.base.tiny block")
+
+
+@dataclass(frozen=True)
+class LLM:
+    base: Base
+    experts: dict[str, Any]  # one ExpertConfig per expert; keys starting with "_" are YAML anchors
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Everything ``conf/<env>/parameters*.yml`` may hold."""
+
+    domain: str
+    history_length: int
+    inference_batch_size: int
+    llm: LLM
+    ingest: Ingest
+    pairs: Pairs
+    summarize: Summarize
+    reward_model: RewardModel
+    distill_reasons: DistillReasons
+    reason_generation: ReasonGeneration
+    evaluate: Evaluate
+    baselines: Baselines
+
+
+@dataclass(frozen=True)
+class Dataset:
+    source: str
+    reviews_path: str | None = None
+    metadata_path: str | None = None
+
+
+@dataclass(frozen=True)
+class SyntheticWorld:
+    seed: int
+    n_users: int
+    n_items: int
+    interactions_per_user: int
+    start_timestamp: int
+    span_days: int
+    noise_sentence_rate: float
+    rating_noise: float
+
+
+# The experts every run trains, each with its llm.experts block.
+EXPERT_BLOCKS = ("summarizer", "reward_model", "reasoner", "predictor")
+
+
+def check_configuration(parameters: dict[str, Any], globals_: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first unknown, missing or invalid setting in the parameters or globals."""
+    from reason4rec.datasets.teacher import TeacherConfig
+
+    typed = typed_block(Parameters, parameters, "")
+    for name in EXPERT_BLOCKS:
+        if name not in typed.llm.experts:
+            raise ValueError(f"llm.experts needs a {name} block")
+    for name, block in typed.llm.experts.items():
+        if not name.startswith("_"):
+            typed_block(ExpertConfig, block, f"llm.experts.{name}")
+    typed_block(Dataset, globals_.get("dataset", {}), "dataset")
+    typed_block(SyntheticWorld, globals_.get("synthetic_world", {}), "synthetic_world")
+    typed_block(TeacherConfig, globals_.get("teacher", {}), "teacher")
