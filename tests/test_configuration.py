@@ -89,6 +89,8 @@ def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatc
         k: v for k, v in base["distill_reasons"].items() if k not in ("baseline", "chunk_size")
     }
     assert paper["summarize"]["teacher"] == base["summarize"]["teacher"] and paper["evaluate"]["seed"] == base["evaluate"]["seed"]
+    assert paper["train_predictor"]["pairs"] == "accepted" and base["train_predictor"]["pairs"] == "all"
+    assert paper["llm"]["experts"]["predictor"]["modules_to_save"] == ["lm_head"]
     assert paper["llm"]["experts"]["reward_model"]["top_layers"] is None and paper["llm"]["experts"]["reward_model"]["learning_rate"] == 3.0e-6
 
 

@@ -1,5 +1,7 @@
 """Golden tests: the exact prompt text for a fixture pair."""
 
+import pytest
+
 from reason4rec import prompts
 from reason4rec.prompts import HistoryEntry
 
@@ -85,3 +87,17 @@ def test_forbidden_words_of_the_published_filter():
     assert prompts.reveals_rating("five stars for sure")
     assert prompts.reveals_rating("The rating is high")
     assert not prompts.reveals_rating("The user will enjoy the melody.")
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["They would rate it 4 stars.", "A solid 4/5.", "Easily 4 out of 5", "four out of five for the mix", "I'd say a 4-star album.",
+     "They rated it a 4", "rate this 5", "Worth 4.5 overall", "Five stars."],
+)  # fmt: skip
+def test_a_rating_stated_in_any_common_form_is_rejected(reason):
+    assert prompts.reveals_rating(reason)
+
+
+@pytest.mark.parametrize("reason", ["Track 4 is the highlight.", "The 5 songs on side two flow well.", "Four tracks stand out.", "The 3 ballads are slow."])
+def test_a_number_that_is_not_a_rating_passes(reason):
+    assert not prompts.reveals_rating(reason)

@@ -81,6 +81,15 @@ class DistillReasons:
 
 
 @dataclass(frozen=True)
+class TrainPredictor:
+    pairs: str  # "all" reasoner pairs, or only those with an "accepted" reason (the published code)
+
+    def __post_init__(self):
+        if self.pairs not in ("all", "accepted"):
+            raise ValueError(f"train_predictor.pairs must be 'all' or 'accepted', not {self.pairs!r}")
+
+
+@dataclass(frozen=True)
 class ReasonGeneration:
     max_new_tokens: int
     temperature: float = 0.0  # 0: greedy
@@ -207,6 +216,7 @@ class Parameters:
     summarize: Summarize
     reward_model: RewardModel
     distill_reasons: DistillReasons
+    train_predictor: TrainPredictor
     reason_generation: ReasonGeneration
     evaluate: Evaluate
     baselines: Baselines

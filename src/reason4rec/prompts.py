@@ -68,6 +68,18 @@ How well does the explanation capture the preferences and opinions the user actu
 # The published filter rejects a reason containing any of these (it would leak the rating).
 FORBIDDEN_IN_REASONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "rating ", "star ", "stars ")
 
+# A rating stated in a form the published word list misses: "4 stars." (the
+# list wants "stars " with a space), "4/5", "4 out of five", "rated it a 4",
+# "rate it 4", "4.5". A number that is not a rating ("track 4") passes.
+_SCORE = r"(?:[1-5](?:\.[05])?|one|two|three|four|five)"
+RATING_STATEMENTS = re.compile(
+    rf"\b{_SCORE}[\s-]*stars?\b"
+    rf"|\b{_SCORE}\s*(?:/|out of)\s*(?:5|five)\b"
+    rf"|\brat(?:e|es|ed|ing)\b(?:\s+(?:it|this|them|the\s+\w+|a|an|of|at|as|about|around)){{0,3}}\s+{_SCORE}\b"
+    r"|\b[1-5]\.[05]\b",
+    re.IGNORECASE,
+)
+
 
 @dataclass(frozen=True)
 class HistoryEntry:
@@ -188,9 +200,10 @@ def parse_score(text: str) -> int | None:
 
 
 def reveals_rating(reason: str) -> bool:
-    """True when a reason contains a word the published filter forbids (case-insensitive)."""
+    """True when a reason contains a word the published filter forbids (case-insensitive),
+    or states a rating in another common form (``RATING_STATEMENTS``)."""
     lowered = reason.lower() + " "
-    return any(word in lowered for word in FORBIDDEN_IN_REASONS)
+    return any(word in lowered for word in FORBIDDEN_IN_REASONS) or RATING_STATEMENTS.search(reason) is not None
 
 
 def split_sections(prompt: str) -> dict[str, str]:

@@ -65,3 +65,24 @@ def test_tiny_base_round_trip_loads_once_per_process(tmp_path, tiny_base):
         assert torch.equal(tiny_base.model(ids).logits, model(ids).logits)
     assert tokenizer.chat_template == tiny_base.tokenizer.chat_template
     assert json.loads(dataset.preview())["base_model"] == "tiny"
+
+
+def test_a_trained_lm_head_is_saved_in_the_adapter_folder_and_restored(tmp_path, tiny_base):
+    """``modules_to_save: [lm_head]`` (the published scripts' last-layer tuning, in ``-e paper``):
+    the trained head travels in the PEFT folder and scores the same after a reload."""
+    from safetensors.torch import load_file
+
+    from reason4rec.llm.training import train_adapter
+    from tests.conftest import LORA_HYPER
+    from tests.llm.test_engine import rating_examples
+
+    adapter, _ = train_adapter(tiny_base, rating_examples(40), {**LORA_HYPER, "epochs": 1, "loss_on": "rating", "modules_to_save": ["lm_head"]}, "predictor")
+    AdapterDataset(str(tmp_path / "head"), version=Version(None, None)).save(adapter)
+    folder = next((tmp_path / "head").iterdir()) / "head"
+    head_keys = [k for k in load_file(str(folder / "adapter_model.safetensors")) if "lm_head" in k]
+    assert head_keys, "the trained lm_head is not in the saved adapter"
+    loaded = AdapterDataset(str(tmp_path / "head"), version=Version(None, None)).load()
+    prompts = ["The album is good. Rate it.", "The album is poor. Rate it."]
+    assert Engine(tiny_base, {"p": adapter}).score_ratings(prompts, "p") == Engine(tiny_base, {"p": loaded}).score_ratings(prompts, "p")
+    trained_head = load_file(str(folder / "adapter_model.safetensors"))[head_keys[0]]
+    assert not torch.equal(trained_head, tiny_base.model.lm_head.weight.detach().to(trained_head.dtype))

@@ -1,9 +1,11 @@
 import pandas as pd
+import pytest
 
 from reason4rec import prompts
+from reason4rec.distillation import ATTEMPT_COLUMNS
 from reason4rec.llm.training import train_adapter
 from reason4rec.pipelines.train_predictor import create_pipeline
-from reason4rec.pipelines.train_predictor.nodes import no_reason_sft_examples, predictor_sft_examples
+from reason4rec.pipelines.train_predictor.nodes import no_reason_sft_examples, predictor_pairs, predictor_sft_examples
 from tests.conftest import LORA_HYPER, run_pipeline
 
 RATING_HYPER = {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}
@@ -26,7 +28,8 @@ def test_pipeline_trains_the_predictor_on_the_reasoners_own_reasons_and_the_abla
     out = run_pipeline(
         create_pipeline(),
         {
-            "reasoner_contexts": pair_contexts, "base_model": tiny_base, "reasoner_adapter": reasoner, "params:domain": "Digital Music",
+            "reasoner_contexts": pair_contexts, "distilled_reasons": pd.DataFrame(columns=ATTEMPT_COLUMNS), "params:train_predictor": {"pairs": "all"},
+            "base_model": tiny_base, "reasoner_adapter": reasoner, "params:domain": "Digital Music",
             "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0}, "params:inference_batch_size": 8,
             "params:llm.experts.predictor": RATING_HYPER,
         },
@@ -40,3 +43,15 @@ def test_pipeline_trains_the_predictor_on_the_reasoners_own_reasons_and_the_abla
     for name in ("predictor", "predictor_no_reason"):
         metadata = out[f"{name}_adapter"].metadata
         assert metadata["expert"] == name and metadata["training_examples"] == len(pair_contexts) and metadata["hyperparameters"]["loss_on"] == "rating"
+
+
+def test_pairs_accepted_keeps_only_pairs_with_an_accepted_reason(pair_contexts):
+    keys = list(zip(pair_contexts["user_id"], pair_contexts["item_id"]))
+    attempts = pd.DataFrame(
+        [{"pair_id": f"{u}|{i}", "user_id": u, "item_id": i, "attempt": 0, "reason": "r", "rating": 4.0, "accepted": n < 5} for n, (u, i) in enumerate(keys)]
+    )
+    kept = predictor_pairs(pair_contexts, attempts, {"pairs": "accepted"})
+    assert list(zip(kept["user_id"], kept["item_id"])) == keys[:5]
+    assert predictor_pairs(pair_contexts, attempts, {"pairs": "all"}) is pair_contexts
+    with pytest.raises(ValueError, match="train_predictor.pairs must be 'all' or 'accepted'"):
+        predictor_pairs(pair_contexts, attempts, {"pairs": "some"})

@@ -1,0 +1,61 @@
+"""How much of the rating the predictor's own prompt carries, against what the trained predictors make of it.
+
+    kedro run            # or any run that wrote the tables below
+    python bench/prompt_rating_signal.py [project_dir]
+
+On the test rows every method scored (``test_contexts``), it prints MAE and
+Pearson of rules that read only numbers the prompt shows (the user's and the
+item's average earlier rating, the ratings of the histories shown) next to the
+trained predictors with and without a reason. A predictor that does worse than
+these rules is not reading its prompt's ratings.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def latest(project: Path, relative: str) -> pd.DataFrame:
+    """The newest version of a versioned Parquet table (or the table itself)."""
+    path = project / relative
+    versions = sorted(path.glob("*/*.parquet")) if path.is_dir() else [path]
+    return pd.read_parquet(versions[-1])
+
+
+def score(name: str, prediction: np.ndarray, truth: np.ndarray) -> dict:
+    prediction = np.clip(prediction, 1, 5)
+    pearson = float(np.corrcoef(prediction, truth)[0, 1]) if np.ptp(prediction) > 0 else float("nan")  # none for a constant
+    return {"method": name, "mae": float(np.abs(prediction - truth).mean()), "pearson": pearson}
+
+
+def main(project: Path) -> None:
+    contexts = latest(project, "data/05_model_input/test_contexts.parquet")
+    train_mean = latest(project, "data/03_primary/interactions_train.parquet")["rating"].mean()
+    keys = ["user_id", "item_id"]
+    with_reason = contexts[keys].merge(latest(project, "data/07_model_output/test_predictions.parquet")[[*keys, "prediction"]], on=keys, how="left")
+    without = contexts[keys].merge(latest(project, "data/07_model_output/test_predictions_no_reason.parquet")[[*keys, "prediction"]], on=keys, how="left")
+    truth = contexts["rating"].to_numpy(float)
+
+    def shown(history) -> float:
+        ratings = [entry["rating"] for entry in history]
+        return float(np.mean(ratings)) if ratings else train_mean
+
+    user_shown, item_shown = contexts["user_history"].map(shown).to_numpy(), contexts["item_history"].map(shown).to_numpy()
+    averages = (contexts["user_mean_rating"].fillna(train_mean) + contexts["item_mean_rating"].fillna(train_mean) - train_mean).to_numpy()
+    rows = [
+        score("global mean (training split)", np.full(len(truth), train_mean), truth),
+        score("prompt: user average + item average - global mean", averages, truth),
+        score("prompt: mean of the shown history ratings", (user_shown + item_shown) / 2, truth),
+        score("Reason4Rec w/o reason (trained)", without["prediction"].to_numpy(float), truth),
+        score("Reason4Rec (trained)", with_reason["prediction"].to_numpy(float), truth),
+    ]
+    print(f"{len(truth)} test rows")
+    print(pd.DataFrame(rows).to_string(index=False, float_format="%.4f"))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("."))
