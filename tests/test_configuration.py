@@ -76,6 +76,8 @@ def test_a_misspelt_expert_setting_in_yaml_stops_training_and_is_named(tiny_base
     rows = pd.DataFrame({"prompt": ["Rate it."], "response": ["Predicted Rating: 4.0"]})
     with pytest.raises(ValueError, match=r"unknown llm.experts \(reasoner\) setting\(s\) top_layer\b"):
         train_adapter(tiny_base, rows, {**LORA_HYPER, "top_layer": 2}, "reasoner")
+    with pytest.raises(ValueError, match="no_such_optimizer"):  # the optimizer name reaches transformers, which refuses it
+        train_adapter(tiny_base, rows, {**LORA_HYPER, "optim": "no_such_optimizer"}, "reasoner")
     with pytest.raises(ValueError, match="needs lora_r"):
         train_adapter(tiny_base, rows, {k: v for k, v in LORA_HYPER.items() if k != "lora_r"}, "reasoner")
     with pytest.raises(ValueError, match="loss_on must be"):
@@ -84,9 +86,10 @@ def test_a_misspelt_expert_setting_in_yaml_stops_training_and_is_named(tiny_base
 
 def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatch):
     base, paper = context(project, monkeypatch).params, context(project, monkeypatch, env="paper").params
-    assert paper["distill_reasons"]["baseline"] == "review" and paper["distill_reasons"]["chunk_size"] == 256
-    assert {k: v for k, v in paper["distill_reasons"].items() if k not in ("baseline", "chunk_size")} == {
-        k: v for k, v in base["distill_reasons"].items() if k not in ("baseline", "chunk_size")
+    named = ("baseline", "max_attempts", "temperature", "chunk_size")
+    assert [paper["distill_reasons"][k] for k in named] == ["review", 11, 1.0, 256]
+    assert {k: v for k, v in paper["distill_reasons"].items() if k not in named} == {
+        k: v for k, v in base["distill_reasons"].items() if k not in named
     }
     assert paper["summarize"]["teacher"] == base["summarize"]["teacher"] and paper["evaluate"]["seed"] == base["evaluate"]["seed"]
     assert paper["train_predictor"]["pairs"] == "accepted" and base["train_predictor"]["pairs"] == "all"
@@ -111,3 +114,21 @@ def test_a_misspelt_yaml_setting_stops_the_run_before_any_work(project, monkeypa
     (env / file).write_text(text)
     with pytest.raises(ValueError, match=named):
         context(project, monkeypatch, env="typo")
+
+
+def test_paper_environment_sets_the_published_training_scripts_values(project, monkeypatch):
+    """Peter-Fy/Reason4Rec's *_train.sh and 4_distilling_possible_reason.py, value by value."""
+    paper = context(project, monkeypatch, env="paper").params
+    experts = {name: typed_block(ExpertConfig, paper["llm"]["experts"][name], name) for name in ("summarizer", "reward_model", "reasoner", "predictor")}
+    published = {  # rank, alpha, dropout, epochs, batch, lr, warmup, last layer
+        "summarizer": (16, 32, 0.0, 5, 16, 3e-4, 100, None),
+        "reward_model": (8, 16, 0.0, 3, 16, 3e-6, 0.1, ["lm_head"]),
+        "reasoner": (16, 32, 0.1, 3, 32, 3e-4, 100, None),
+        "predictor": (8, 16, 0.0, 3, 16, 3e-5, 0.1, ["lm_head"]),
+    }
+    for name, expert in experts.items():
+        ours = (expert.lora_r, expert.lora_alpha, expert.lora_dropout, expert.epochs, expert.batch_size, expert.learning_rate, expert.warmup_steps, expert.modules_to_save)
+        assert ours == published[name], name
+        assert (expert.gradient_accumulation_steps, expert.seed, expert.optim, expert.lr_scheduler, expert.max_length) == (1, 42, "adamw_8bit", "linear", 4096)
+        assert expert.top_layers is None and expert.loss_on == "response"
+    assert (paper["distill_reasons"]["max_attempts"], paper["distill_reasons"]["temperature"], paper["distill_reasons"]["tau"]) == (11, 1.0, 0.1)

@@ -137,7 +137,8 @@ class TrainingConfig:
     gradient_accumulation_steps: int = 1
     max_steps: int | None = None  # stops earlier than ``epochs`` when set
     lr_scheduler: str = "cosine"
-    warmup_steps: int = 0
+    optim: str | None = None  # a transformers optimizer name (adamw_8bit needs bitsandbytes); None: transformers' default
+    warmup_steps: int | float = 0  # below 1: a ratio of the training steps
     weight_decay: float = 0.0
     logging_steps: int = 10
     save_steps: int = 200

@@ -11,7 +11,7 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     # An environment changes only the keys it names, at any depth (conf/paper
     # switches the teacher's backend and model and keeps the rest of base's
-    # teacher block; its distill_reasons block names two keys, not nine).
+    # teacher block; its distill_reasons block names four keys, not seven).
     "merge_strategy": {"globals": "soft", "parameters": "soft"},
 }
 

@@ -112,6 +112,7 @@ def fit(
         max_steps=hyper.max_steps or -1,
         learning_rate=hyper.learning_rate,
         lr_scheduler_type=hyper.lr_scheduler,
+        **({"optim": hyper.optim} if hyper.optim else {}),
         warmup_steps=hyper.warmup_steps,
         weight_decay=hyper.weight_decay,
         logging_steps=hyper.logging_steps,
