@@ -135,3 +135,21 @@ def test_sampled_reasons_vary_by_sample_index_and_are_reproducible():
     again = [a.text for a in rules_teacher().complete(requests, stage="r")]
     assert first == again and len(set(first)) > 1
     assert len({compose_reason(reasoner_prompt(), 0.0, i) for i in range(4)}) == 1
+
+
+def test_a_reason_does_not_depend_on_the_process_string_hash_seed():
+    """Aspects tied in how often the user names them keep one order in every process
+    (a set's order follows string hashes, which Python randomizes per process)."""
+    import os
+    import subprocess
+    import sys
+
+    user = [H("A", "Vocals, Melody, Energy, Lyrics", "None", "Vocals, Melody, Energy, Lyrics, Rhythm")] * 2
+    item = [H("C", "Vocals, Melody, Energy, Lyrics, Rhythm", "None", "Vocals, Melody, Energy, Lyrics, Rhythm")]
+    prompt = prompts.reasoner_prompt("Digital Music", "Golden Waves", user, item)
+    code = "import sys; from reason4rec.teacher.rules import compose_reason; print(compose_reason(sys.stdin.read(), 0.0, 0))"
+    reasons = {
+        subprocess.run([sys.executable, "-c", code], input=prompt, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(reasons) == 1, reasons

@@ -69,7 +69,7 @@ NEGATORS = {"not", "no", "never", "nothing", "don't", "doesn't", "isn't", "wasn'
 
 # Part of the backend's identity, so answers cached from earlier rules (and
 # distillation journals built on them) are not reused once the rules answer differently.
-RULES_REVISION = 4
+RULES_REVISION = 5
 
 SUMMARY_SIGNATURE = "Summarize the reasons behind the given rating"
 REASON_SIGNATURE = "Analyze whether the user will like the new"
@@ -192,7 +192,9 @@ def read_evidence(user: str, item: str) -> Evidence:
 def _lasting_interests(user: str) -> list[str]:
     """Aspects named in at least ``CARE_SHARE`` of the user's reviews that name any: what the
     user keeps coming back to, not an aspect one review happened to mention."""
-    reviews = [set(_listed(line)) for line in _field_lines(user, prompts.SUMMARY_FIELDS[2])]
+    # dict.fromkeys, not set: ties in most_common() keep the order the aspects were first named,
+    # where a set's order (string hashes, random per process) would change the reason from run to run.
+    reviews = [list(dict.fromkeys(_listed(line))) for line in _field_lines(user, prompts.SUMMARY_FIELDS[2])]
     reviews = [aspects for aspects in reviews if aspects]
     counts = Counter(a for aspects in reviews for a in aspects)
     return [a for a, n in counts.most_common() if n >= CARE_SHARE * len(reviews)]
