@@ -102,7 +102,7 @@ def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatc
     [
         ("parameters.yml", "summarize:\n  teacher:\n    max_atempts: 2\n", r"unknown summarize.teacher setting\(s\) max_atempts"),
         ("parameters.yml", "histroy_length: 5\n", r"unknown top-level setting\(s\) histroy_length"),
-        ("parameters.yml", "distill_reasons:\n  baseline: reviews\n", "baseline must be 'none' or 'review'"),
+        ("parameters.yml", "distill_reasons:\n  baseline: reviews\n", "distill_reasons.baseline must be one of 'none', 'review', not 'reviews'"),
         ("parameters.yml", "llm:\n  experts:\n    predictor:\n      lora_rank: 4\n", r"unknown llm.experts.predictor setting\(s\) lora_rank"),
         ("globals.yml", "synthetic_world:\n  n_user: 5\n", r"unknown synthetic_world setting\(s\) n_user"),
     ],

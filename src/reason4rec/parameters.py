@@ -17,6 +17,13 @@ from typing import Any
 from reason4rec.typed_config import typed_block
 
 
+def one_of(name: str, value: Any, choices: tuple) -> None:
+    """Refuse a setting outside its choices, naming it: ``train_predictor.pairs must be one of 'all', 'accepted', not 'some'``."""
+    if value not in choices:
+        shown = ", ".join("null" if c is None else repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {shown}, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Ingest:
     k_core: int
@@ -74,8 +81,7 @@ class DistillReasons:
     journal_dir: str | None = None  # None: no journal, so no resume
 
     def __post_init__(self):
-        if self.baseline not in ("none", "review"):
-            raise ValueError(f"distill_reasons.baseline must be 'none' or 'review', not {self.baseline!r}")
+        one_of("distill_reasons.baseline", self.baseline, ("none", "review"))
         if self.max_attempts < 1:
             raise ValueError("distill_reasons.max_attempts must be at least 1")
 
@@ -85,8 +91,7 @@ class TrainPredictor:
     pairs: str  # "all" reasoner pairs, or only those with an "accepted" reason (the published code)
 
     def __post_init__(self):
-        if self.pairs not in ("all", "accepted"):
-            raise ValueError(f"train_predictor.pairs must be 'all' or 'accepted', not {self.pairs!r}")
+        one_of("train_predictor.pairs", self.pairs, ("all", "accepted"))
 
 
 @dataclass(frozen=True)
@@ -169,8 +174,7 @@ class ExpertConfig(TrainingConfig):
     loss_on: str = "response"  # or "rating": the rating digit only
 
     def __post_init__(self):
-        if self.loss_on not in ("response", "rating"):
-            raise ValueError(f"loss_on must be 'response' or 'rating', not {self.loss_on!r}")
+        one_of("loss_on", self.loss_on, ("response", "rating"))
 
 
 @dataclass(frozen=True)
@@ -192,8 +196,7 @@ class Base:
     tiny: TinyBase | None = None
 
     def __post_init__(self):
-        if self.quantization not in (None, "4bit"):
-            raise ValueError(f"llm.base.quantization must be null or 4bit, not {self.quantization!r}")
+        one_of("llm.base.quantization", self.quantization, (None, "4bit"))
         if self.base_model == "tiny" and self.tiny is None:
             raise ValueError("llm.base.base_model: tiny needs an llm.base.tiny block")
 

@@ -53,5 +53,5 @@ def test_pairs_accepted_keeps_only_pairs_with_an_accepted_reason(pair_contexts):
     kept = predictor_pairs(pair_contexts, attempts, {"pairs": "accepted"})
     assert list(zip(kept["user_id"], kept["item_id"])) == keys[:5]
     assert predictor_pairs(pair_contexts, attempts, {"pairs": "all"}) is pair_contexts
-    with pytest.raises(ValueError, match="train_predictor.pairs must be 'all' or 'accepted'"):
+    with pytest.raises(ValueError, match="train_predictor.pairs must be one of 'all', 'accepted', not 'some'"):
         predictor_pairs(pair_contexts, attempts, {"pairs": "some"})
