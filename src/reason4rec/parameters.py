@@ -5,8 +5,9 @@ Nodes turn the block they read into one of these dataclasses with
 checks the whole tree when a run starts (``hooks.CheckConfiguration``), so a
 misspelt key in YAML or in ``--params`` stops the run before any work, with
 its dotted path in the message, instead of silently becoming a default.
-The LoRA experts' blocks are :class:`~reason4rec.llm.training.ExpertConfig`
-and the teacher's is :class:`~reason4rec.datasets.teacher.TeacherConfig`.
+The LoRA experts' blocks are :class:`ExpertConfig` (the tiny base's
+pre-training block a :class:`TrainingConfig`); the teacher's is
+:class:`~reason4rec.datasets.teacher.TeacherConfig`, checked here too.
 """
 
 from __future__ import annotations
