@@ -74,7 +74,7 @@ def pair_contexts() -> pd.DataFrame:
     from reason4rec.data.synthetic import generate_review_world
 
     world = generate_review_world(SMOKE_WORLD)
-    pool = ctx.interaction_pool(world, world.iloc[:0], world.iloc[:0])
+    pool = ctx.history_pool(world, world.iloc[:0], world.iloc[:0])
     pairs = ctx.sample_pairs(world, pool, {"pairs": 12}, seed=0)["pairs"]
     summaries = pool[["user_id", "item_id"]].assign(positive="Melody", negative="None", preferences="Melody")
     return ctx.build_contexts(pairs, pool, summaries, 3)
@@ -95,3 +95,29 @@ def run_pipeline(pipeline, inputs: dict, outputs: list[str]) -> dict:
         catalog[name] = Kept(copy_mode="assign")
     SequentialRunner().run(pipeline, catalog)
     return {name: catalog.load(name) for name in outputs}
+
+
+def rating_examples(n=96):
+    """A learnable task: the word in the prompt decides the rating."""
+    from reason4rec.llm.chat import RATING_PREFIX
+
+    words = {1: "awful", 2: "poor", 3: "okay", 4: "good", 5: "superb"}
+    rows = [(f"The album is {words[1 + i % 5]}. Rate it.", f"{RATING_PREFIX}{1 + i % 5}.0") for i in range(n)]
+    return pd.DataFrame(rows, columns=["prompt", "response"])
+
+
+@pytest.fixture(scope="session")
+def predictor(tiny_base):
+    """A tiny predictor trained on ``rating_examples``, and its loss curve."""
+    from reason4rec.llm.training import train_adapter
+
+    return train_adapter(tiny_base, rating_examples(), {**LORA_HYPER, "loss_on": "rating"}, "predictor")
+
+
+@pytest.fixture(scope="session")
+def echo(tiny_base):
+    """A tiny adapter that answers "Melody melody melody." to anything."""
+    from reason4rec.llm.training import train_adapter
+
+    rows = pd.DataFrame({"prompt": ["Say something."] * 48, "response": ["Melody melody melody."] * 48})
+    return train_adapter(tiny_base, rows, LORA_HYPER, "echo")[0]

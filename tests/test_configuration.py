@@ -132,3 +132,4 @@ def test_paper_environment_sets_the_published_training_scripts_values(project, m
         assert (expert.gradient_accumulation_steps, expert.seed, expert.optim, expert.lr_scheduler, expert.max_length) == (1, 42, "adamw_8bit", "linear", 4096)
         assert expert.top_layers is None and expert.loss_on == "response"
     assert (paper["distill_reasons"]["max_attempts"], paper["distill_reasons"]["temperature"], paper["distill_reasons"]["tau"]) == (11, 1.0, 0.1)
+    assert paper["ingest"]["history_pool"] == "train"  # test histories from the training split, as 3_generate_predict_for_test.py builds them

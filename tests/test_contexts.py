@@ -6,7 +6,7 @@ from reason4rec.data.synthetic import generate_review_world
 
 def world_pool(smoke_world):
     world = generate_review_world(smoke_world)
-    return world, ctx.interaction_pool(world, world.iloc[:0], world.iloc[:0])
+    return world, ctx.history_pool(world, world.iloc[:0], world.iloc[:0])
 
 
 def test_samples_are_disjoint_deterministic_and_have_history(smoke_world):
@@ -33,3 +33,17 @@ def test_contexts_show_summaries_and_fall_back_to_none(smoke_world):
     prompt = ctx.predictor_prompt(context, "Digital Music", "because")
     assert "### Personalized Recommendation Analysis ###\nbecause" in prompt
     assert context["user_mean_rating"] == train[(train["user_id"] == target["user_id"].iloc[0]) & (train["timestamp"] < target["timestamp"].iloc[0])]["rating"].mean()
+
+
+def test_the_history_pool_holds_train_only_unless_all_splits_are_asked_for(smoke_world):
+    world = generate_review_world(smoke_world)
+    n = len(world)
+    train, valid, test = world.iloc[: n - 40], world.iloc[n - 40 : n - 20], world.iloc[n - 20 :]
+    target = test.iloc[[-1]]
+    only_train = ctx.build_contexts(target, ctx.history_pool(train, valid, test, "train"), world.iloc[:0].assign(positive=None, negative=None, preferences=None), 1000)
+    every_split = ctx.build_contexts(target, ctx.history_pool(train, valid, test, "all"), world.iloc[:0].assign(positive=None, negative=None, preferences=None), 1000)
+    user = target["user_id"].iloc[0]
+    earlier = world[(world["user_id"] == user) & (world["timestamp"] < target["timestamp"].iloc[0])]
+    in_train = earlier[earlier.index < n - 40]
+    assert len(only_train.iloc[0]["user_history"]) == len(in_train) and only_train.iloc[0]["user_mean_rating"] == in_train["rating"].mean()
+    assert len(every_split.iloc[0]["user_history"]) == len(earlier) > len(in_train)  # the smoke world's last user has valid/test rows before this one

@@ -21,9 +21,17 @@ from reason4rec.data.history import history_windows
 TARGET_COLUMNS = ["user_id", "item_id", "rating", "review", "title", "timestamp"]
 
 
-def interaction_pool(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
-    """Every interaction, in time order, with its split: the pool that histories come from."""
-    parts = [part[TARGET_COLUMNS].assign(split=name) for name, part in (("train", train), ("valid", valid), ("test", test))]
+def history_pool(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, source: str = "train") -> pd.DataFrame:
+    """The interactions that histories and average ratings come from, in time order, with their split.
+
+    A target sees only interactions strictly earlier than itself either way.
+    ``train``: the training split only (the published scripts; the baselines
+    are fitted on it too, so every method sees the same information). ``all``:
+    valid and test too, so a test target also sees the valid-period and earlier
+    test interactions of its user and item, which no baseline is fitted on.
+    """
+    splits = (("train", train),) if source == "train" else (("train", train), ("valid", valid), ("test", test))
+    parts = [part[TARGET_COLUMNS].assign(split=name) for name, part in splits]
     return pd.concat(parts, ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 

@@ -31,6 +31,10 @@ class Ingest:
     valid_fraction: float
     test_fraction: float
     time_window_days: int | None = None  # the last N days before the latest review (None keeps all)
+    history_pool: str = "train"  # where every prompt's history comes from: ``train`` or ``all`` splits
+
+    def __post_init__(self):
+        one_of("ingest.history_pool", self.history_pool, ("train", "all"))
 
 
 @dataclass(frozen=True)
@@ -203,9 +207,36 @@ class Base:
 
 
 @dataclass(frozen=True)
+class Inference:
+    """``llm.inference``: where the trained experts generate and score.
+
+    ``local`` loads the base and adapters in this process (transformers +
+    peft). ``server`` sends every generation and rating to an OpenAI-compatible
+    completions server that serves the base with the adapters by name (vLLM
+    ``--enable-lora --lora-modules <expert>=<adapter folder> ...``).
+    """
+
+    backend: str = "local"
+    base_url: str | None = None  # e.g. http://localhost:8000/v1
+    served_names: dict[str, str] | None = None  # expert -> model name on the server (default: the expert's name)
+    served_base: str | None = None  # the base's model name on the server, for prompts run without an adapter
+    api_key_env: str = "INFERENCE_API_KEY"  # environment variable holding the server's key (unset: none)
+    concurrency: int = 16
+    timeout_s: float = 300.0
+    top_logprobs: int = 20  # vLLM's default --max-logprobs; enough for the five digits to be among them
+    cache_path: str | None = "data/02_intermediate/inference_cache.sqlite"  # answers kept across runs (null: in memory)
+
+    def __post_init__(self):
+        one_of("llm.inference.backend", self.backend, ("local", "server"))
+        if self.backend == "server" and not self.base_url:
+            raise ValueError("llm.inference.backend: server needs llm.inference.base_url (the server's /v1 address)")
+
+
+@dataclass(frozen=True)
 class LLM:
     base: Base
     experts: dict[str, Any]  # one ExpertConfig per expert; keys starting with "_" are YAML anchors
+    inference: Inference = Inference()
 
 
 @dataclass(frozen=True)

@@ -2,42 +2,57 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reason4rec.data.filtering import clean_reviews, filter_k_core, keep_time_window, split_chronologically
+from reason4rec.data.filtering import attach_review_text, clean_reviews, filter_k_core, keep_time_window, split_chronologically
 
 
-def raw_frame(rows):
-    base = {"title": None, "source_file": "f", "reject_reason": None, "reject_detail": ""}
+def scan_frame(rows):
+    """Rows as a dump's scan gives them: no text, only whether it is blank."""
+    base = {"source_file": "f", "reject_reason": None, "reject_detail": "", "review_blank": False}
     frame = pd.DataFrame([{**base, **row} for row in rows])
     frame["line_number"] = range(1, len(frame) + 1)
     return frame
 
 
-def good(user, item, ts, rating=4.0, review="Nice."):
-    return {"user_id": user, "item_id": item, "rating": rating, "review": review, "timestamp": ts}
+def good(user, item, ts, rating=4.0):
+    return {"user_id": user, "item_id": item, "rating": rating, "timestamp": ts}
 
 
 def test_clean_rejects_each_bad_case_with_reason():
-    raw = raw_frame(
+    scanned = scan_frame(
         [
             good("u1", "i1", 10),
             {**good("u1", "i2", 11), "rating": 6.0},
             {**good("u1", "i3", 12), "rating": "five"},
             {**good("u1", "i4", 13), "user_id": None},
             {**good("u1", "i5", 14), "item_id": " "},
-            {**good("u1", "i6", 15), "review": "   "},
+            {**good("u1", "i6", 15), "review_blank": True},
             {**good("u1", "i7", 16), "reject_reason": "invalid_utf8", "reject_detail": "bad byte"},
-            good("u1", "i1", 17, review="Again."),
+            good("u1", "i1", 17),
             {**good("u2", "i1", 18), "timestamp": None},
         ]
     )
-    kept, rejects = clean_reviews(raw)
-    assert kept[["user_id", "item_id", "review"]].values.tolist() == [["u1", "i1", "Nice."]]
-    assert kept.loc[0, "title"] == "Item i1"  # placeholder for a missing title
+    kept, rejects = clean_reviews(scanned)
+    assert kept[["user_id", "item_id", "line_number"]].values.tolist() == [["u1", "i1", 1]]
     assert sorted(rejects["reason"]) == sorted(
         ["invalid_rating", "invalid_rating", "missing_user_id", "missing_item_id", "empty_review", "invalid_utf8", "duplicate_review", "invalid_timestamp"]
     )
     assert rejects.set_index("reason").loc["duplicate_review", "line_number"] == 8
-    assert len(kept) + len(rejects) == len(raw)
+    assert rejects.set_index("reason").loc["invalid_utf8", "detail"] == "bad byte"
+    assert len(kept) + len(rejects) == len(scanned)
+
+
+def test_kept_rows_get_their_text_and_a_title_placeholder():
+    kept = pd.DataFrame({**good(["u1", "u2"], ["i1", "i2"], [1, 2]), "source_file": "f", "line_number": [3, 7]})
+    texts = pd.DataFrame({"review": ["Nice.", "Loud."], "title": ["Blue Train", None]})
+    out = attach_review_text(kept, texts)
+    assert out[["review", "title"]].values.tolist() == [["Nice.", "Blue Train"], ["Loud.", "Item i2"]]
+    assert list(out.columns[:6]) == ["user_id", "item_id", "rating", "review", "title", "timestamp"]
+
+
+def test_a_review_missing_on_the_second_read_is_an_error():
+    kept = pd.DataFrame({**good(["u1"], ["i1"], [1]), "source_file": "f", "line_number": [3]})
+    with pytest.raises(ValueError, match="1 kept reviews were not found on the second read"):
+        attach_review_text(kept, pd.DataFrame({"review": [None], "title": [None]}))
 
 
 def reference_k_core(frame, k):

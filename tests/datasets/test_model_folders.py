@@ -6,7 +6,6 @@ from kedro.io import DatasetError, Version
 
 from reason4rec.datasets.model_folders import COMPLETE_MARKER, AdapterDataset, BaseModelDataset
 from reason4rec.llm.engine import Engine
-from tests.llm.test_engine import echo, predictor  # noqa: F401 - shared fixtures
 
 
 def test_adapter_round_trip_gives_identical_logits(tmp_path, tiny_base, predictor):  # noqa: F811
@@ -74,7 +73,7 @@ def test_a_trained_lm_head_is_saved_in_the_adapter_folder_and_restored(tmp_path,
 
     from reason4rec.llm.training import train_adapter
     from tests.conftest import LORA_HYPER
-    from tests.llm.test_engine import rating_examples
+    from tests.conftest import rating_examples
 
     adapter, _ = train_adapter(tiny_base, rating_examples(40), {**LORA_HYPER, "epochs": 1, "loss_on": "rating", "modules_to_save": ["lm_head"]}, "predictor")
     AdapterDataset(str(tmp_path / "head"), version=Version(None, None)).save(adapter)

@@ -7,25 +7,7 @@ import torch
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
 from reason4rec.llm.engine import Engine, engine_for, expected_rating, length_sorted_batches
 from reason4rec.llm.training import encode_sft_example, train_adapter
-from tests.conftest import LORA_HYPER
-
-
-def rating_examples(n=96):
-    """A learnable task: the word in the prompt decides the rating."""
-    words = {1: "awful", 2: "poor", 3: "okay", 4: "good", 5: "superb"}
-    rows = [(f"The album is {words[1 + i % 5]}. Rate it.", f"{RATING_PREFIX}{1 + i % 5}.0") for i in range(n)]
-    return pd.DataFrame(rows, columns=["prompt", "response"])
-
-
-@pytest.fixture(scope="module")
-def predictor(tiny_base):
-    return train_adapter(tiny_base, rating_examples(), {**LORA_HYPER, "loss_on": "rating"}, "predictor")
-
-
-@pytest.fixture(scope="module")
-def echo(tiny_base):
-    rows = pd.DataFrame({"prompt": ["Say something."] * 48, "response": ["Melody melody melody."] * 48})
-    return train_adapter(tiny_base, rows, LORA_HYPER, "echo")[0]
+from tests.conftest import LORA_HYPER, rating_examples
 
 
 def test_training_lowers_the_loss_and_records_metadata(predictor):

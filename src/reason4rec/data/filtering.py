@@ -36,65 +36,74 @@ def make_rejects(rows: pd.DataFrame, stage: str, reason: str | pd.Series, detail
     ).reset_index(drop=True)
 
 
-def clean_reviews(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_reviews(scanned: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Keep well-formed reviews; reject the rest with a reason.
 
-    Reasons, in the order they are checked: the reader's own (``invalid_utf8``,
+    Works on the scan of a dump (ids, rating, timestamp, ``review_blank``; no
+    text), so it costs the same whatever the reviews' length. Reasons, in the
+    order they are checked: the reader's own (``invalid_utf8``,
     ``malformed_line``), ``missing_user_id``, ``missing_item_id``,
     ``invalid_rating`` (not a number in [1, 5]), ``invalid_timestamp``,
     ``empty_review``, then ``duplicate_review`` for every later review of a
-    (user, item) pair already reviewed. Missing titles get a placeholder.
+    (user, item) pair already reviewed.
     """
-    frame = raw.copy()
-    reason = frame["reject_reason"].astype("object").where(frame["reject_reason"].notna(), None)
-    detail = frame["reject_detail"].fillna("").astype(str)
+    reason = scanned["reject_reason"].astype("object").where(scanned["reject_reason"].notna(), None)
 
     def flag(mask: pd.Series, name: str) -> None:
         nonlocal reason
         reason = reason.where(~(mask & reason.isna()), name)
 
-    rating = pd.to_numeric(frame["rating"], errors="coerce")
-    timestamp = pd.to_numeric(frame["timestamp"], errors="coerce")
-    review = frame["review"].where(frame["review"].map(lambda v: isinstance(v, str)), "")
-    flag(_blank(frame["user_id"]), "missing_user_id")
-    flag(_blank(frame["item_id"]), "missing_item_id")
+    rating = pd.to_numeric(scanned["rating"], errors="coerce")
+    timestamp = pd.to_numeric(scanned["timestamp"], errors="coerce")
+    flag(_blank(scanned["user_id"]), "missing_user_id")
+    flag(_blank(scanned["item_id"]), "missing_item_id")
     flag(~rating.between(1, 5), "invalid_rating")
     flag(timestamp.isna() | (timestamp < 0), "invalid_timestamp")
-    flag(review.str.strip() == "", "empty_review")
+    flag(scanned["review_blank"].astype(bool), "empty_review")
 
-    valid = reason.isna()
-    candidates = frame[valid].assign(
-        rating=rating[valid].astype(float), timestamp=timestamp[valid].astype("int64"), review=review[valid].str.strip()
+    valid = reason.isna().to_numpy()
+    extra = [c for c in scanned.columns if c.startswith("true_")]
+    candidates = scanned.loc[valid, ["user_id", "item_id", *extra, "source_file", "line_number"]].assign(
+        rating=rating[valid].astype(float), timestamp=timestamp[valid].astype("int64")
     )
     candidates = candidates.assign(user_id=candidates["user_id"].astype(str), item_id=candidates["item_id"].astype(str))
     ordered = candidates.sort_values(["timestamp", "line_number"], kind="stable")
     duplicate = ordered.duplicated(["user_id", "item_id"], keep="first")
-    kept = ordered[~duplicate]
-
-    placeholder = kept["title"].isna() | (kept["title"].astype(str).str.strip() == "")
-    if placeholder.any():
-        logger.warning("%d of %d kept reviews have no item title: using the placeholder 'Item <id>'", placeholder.sum(), len(kept))
-    kept = kept.assign(title=kept["title"].where(~placeholder, "Item " + kept["item_id"]))
-
     rejects = pd.concat(
         [
-            make_rejects(frame[~valid], "clean", reason[~valid], detail[~valid]),
+            make_rejects(scanned[~valid], "clean", reason[~valid], scanned["reject_detail"][~valid].fillna("").astype(str)),
             make_rejects(ordered[duplicate], "clean", "duplicate_review", "a (user, item) pair reviewed again; the earliest review is kept"),
         ],
         ignore_index=True,
     )
-    extra = [c for c in kept.columns if c.startswith("true_")]
-    return _interactions(kept, extra), rejects
+    kept = ordered[~duplicate]
+    columns = ["user_id", "item_id", "rating", "timestamp", *extra, "source_file", "line_number"]
+    return kept[columns].sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(drop=True), rejects
 
 
 def _blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype(str).str.strip() == "")
 
 
-def _interactions(frame: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
-    """Columns in the published order, sorted by time, provenance kept for rejects."""
-    columns = INTERACTION_COLUMNS + (extra or []) + ["source_file", "line_number"]
-    return frame[columns].sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(drop=True)
+def attach_review_text(interactions: pd.DataFrame, texts: pd.DataFrame) -> pd.DataFrame:
+    """The kept interactions with their review text and title, in the published column order.
+
+    ``texts`` holds ``review`` (stripped) and ``title`` row for row, read from the
+    dump for the kept lines only. A missing title gets the placeholder ``Item <id>``;
+    a missing review means the file changed since it was scanned, which is an error.
+    """
+    if len(texts) != len(interactions) or texts["review"].isna().any():
+        missing = int(texts["review"].isna().sum())
+        raise ValueError(f"{missing} kept reviews were not found on the second read of the review file: did it change during the run?")
+    review = texts["review"].astype("str")
+    title = texts["title"].astype("str").str.strip()
+    placeholder = title.isna() | (title == "")
+    if placeholder.any():
+        logger.warning("%d of %d kept reviews have no item title: using the placeholder 'Item <id>'", placeholder.sum(), len(interactions))
+    title = title.where(~placeholder, "Item " + interactions["item_id"].astype(str).reset_index(drop=True))
+    kept = interactions.reset_index(drop=True).assign(review=review, title=title)
+    extra = [c for c in interactions.columns if c.startswith("true_")]
+    return kept[INTERACTION_COLUMNS + extra + ["source_file", "line_number"]]  # already in time order: no sort (and no copy of the text)
 
 
 def keep_time_window(interactions: pd.DataFrame, window_days: float | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -114,18 +123,17 @@ def filter_k_core(interactions: pd.DataFrame, k: int) -> tuple[pd.DataFrame, pd.
 
     The result is the largest subset in which every user and item has at least
     ``k`` interactions (the k-core is unique, and this peeling reaches it).
+    Counting runs on integer codes, so a round costs two ``bincount``s.
     """
+    users, _ = pd.factorize(interactions["user_id"])
+    items, _ = pd.factorize(interactions["item_id"])
     keep = np.ones(len(interactions), dtype=bool)
-    users, items = interactions["user_id"].to_numpy(), interactions["item_id"].to_numpy()
     rounds = 0
     while True:
         rounds += 1
-        user_counts = pd.Series(users[keep]).value_counts()
-        item_counts = pd.Series(items[keep]).value_counts()
-        weak = keep & (
-            (pd.Series(users).map(user_counts).fillna(0).to_numpy() < k)
-            | (pd.Series(items).map(item_counts).fillna(0).to_numpy() < k)
-        )
+        user_counts = np.bincount(users[keep], minlength=users.max(initial=-1) + 1)
+        item_counts = np.bincount(items[keep], minlength=items.max(initial=-1) + 1)
+        weak = keep & ((user_counts[users] < k) | (item_counts[items] < k))
         if not weak.any():
             break
         keep &= ~weak
@@ -148,16 +156,18 @@ def split_chronologically(
     """
     if not (0 <= valid_fraction < 1 and 0 < test_fraction < 1 and valid_fraction + test_fraction < 1):
         raise ValueError(f"split fractions must be in [0, 1) and sum below 1, got valid={valid_fraction}, test={test_fraction}")
-    ordered = interactions.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    in_order = interactions["timestamp"].is_monotonic_increasing  # the ingest's tables are: no copy of the text to sort
+    ordered = interactions.reset_index(drop=True) if in_order else interactions.sort_values("timestamp", kind="stable").reset_index(drop=True)
     times = ordered["timestamp"].to_numpy()
     n = len(ordered)
     n_train = int(round(n * (1 - valid_fraction - test_fraction)))
     n_train_valid = int(round(n * (1 - test_fraction)))
     train_cut = times[max(n_train - 1, 0)]
     valid_cut = times[max(n_train_valid - 1, 0)]
-    train = ordered[times <= train_cut]
-    valid = ordered[(times > train_cut) & (times <= valid_cut)]
-    test = ordered[times > valid_cut]
+    # In time order each split is a contiguous run of rows: slices, not copies of the text.
+    train = ordered.iloc[: np.searchsorted(times, train_cut, side="right")]
+    valid = ordered.iloc[len(train) : np.searchsorted(times, valid_cut, side="right")]
+    test = ordered.iloc[len(train) + len(valid) :]
 
     known_users, known_items = set(train["user_id"]), set(train["item_id"])
     rejects = []
@@ -171,7 +181,8 @@ def split_chronologically(
 
 def dataset_statistics(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """Rows, users and items per split and overall (the paper's Table 1)."""
-    parts = {"train": train, "valid": valid, "test": test, "all": pd.concat([train, valid, test])}
+    columns = ["user_id", "item_id", "rating", "timestamp"]
+    parts = {"train": train, "valid": valid, "test": test, "all": pd.concat([part[columns] for part in (train, valid, test)])}
     return pd.DataFrame(
         [
             {

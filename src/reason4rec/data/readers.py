@@ -1,10 +1,20 @@
 """Readers for public review dumps: Amazon (2014, 2018, 2023 releases) and Yelp.
 
-Every reader returns one row per input line in the common raw schema
-(``RAW_COLUMNS``). A line that cannot be read (bad UTF-8, malformed JSON, a
-missing field) is not dropped: it comes back with ``reject_reason`` set, so the
-ingest pipeline can save it to ``ingest_rejects``. Only a file that cannot be
-read at all (missing, truncated or corrupt compression) is an error.
+A dump is read in two passes, so memory does not grow with the raw file:
+
+1. ``ReviewDump.scan`` returns one row per input line with the ids, rating,
+   timestamp and whether the review text is blank, never the text itself.
+   Cleaning, the time window and the k-core run on this table.
+2. ``ReviewDump.texts`` reads the file again and returns the review text (and
+   title) of the lines that survived, and only those.
+
+Both passes parse blocks of lines with pyarrow's JSON reader. A block it cannot
+take whole (a malformed line, bad UTF-8, a field of an unexpected type, two
+objects on one line) is parsed again line by line with :mod:`json`, so a bad
+line costs only its own block's speed. A line that cannot be read is not
+dropped: it comes back with ``reject_reason`` set, for ``ingest_rejects``.
+Only a file that cannot be read at all (missing, truncated or corrupt
+compression) is an error.
 """
 
 from __future__ import annotations
@@ -12,81 +22,119 @@ from __future__ import annotations
 import ast
 import bz2
 import gzip
+import io
 import json
 import logging
 import lzma
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 logger = logging.getLogger(__name__)
 
-RAW_COLUMNS = [
-    "user_id",
-    "item_id",
-    "rating",
-    "review",
-    "title",
-    "timestamp",
-    "source_file",
-    "line_number",
-    "reject_reason",
-    "reject_detail",
-]
+SCAN_COLUMNS = ["user_id", "item_id", "rating", "timestamp", "review_blank", "source_file", "line_number", "reject_reason", "reject_detail"]
+BLOCK_BYTES = 16 << 20
+# pyarrow parses a block in chunks of this size on every core; a longer line sends its block to the line-by-line path.
+PARSE_CHUNK_BYTES = 4 << 20
 
 
 class ReviewFileError(RuntimeError):
     """A review or metadata file is missing or cannot be read to its end."""
 
 
-def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_number, raw_bytes)`` from a plain, gzip, bz2 or xz file.
+def iter_blocks(path: str | Path, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(first_line_number, block)`` of whole lines from a plain, gzip, bz2 or xz file.
 
+    A block holds complete lines only (the last one ends the file or a newline).
     A truncated or corrupt compressed stream raises ``ReviewFileError`` naming
-    the file and the last line read, rather than ending the iteration quietly.
+    the file and the complete lines read, rather than ending quietly.
     """
     path = Path(path)
     if not path.is_file():
         raise ReviewFileError(f"Review file not found: {path} (expected a JSON-lines file, plain or compressed)")
     opener: Callable[..., Any] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
-    line_number = 0
+    lines_read, pending = 0, b""
     try:
         with opener(path, "rb") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                yield line_number, line
+            while chunk := handle.read(block_bytes):
+                cut = chunk.rfind(b"\n")
+                if cut < 0:
+                    pending += chunk
+                    continue
+                block, pending = pending + chunk[: cut + 1], chunk[cut + 1 :]
+                yield lines_read + 1, block
+                lines_read += block.count(b"\n")
     except (EOFError, OSError, zlib.error, lzma.LZMAError) as error:
-        raise ReviewFileError(
-            f"{path} is truncated or corrupt: read {line_number} complete lines before: {error}"
-        ) from error
+        raise ReviewFileError(f"{path} is truncated or corrupt: read {lines_read} complete lines before: {error}") from error
+    if pending:
+        yield lines_read + 1, pending
 
 
-def parse_json_lines(path: str | Path) -> Iterator[tuple[int, dict | None, str | None, str]]:
-    """Yield ``(line_number, record, reject_reason, detail)`` for each non-blank line."""
-    for line_number, raw in iter_lines(path):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            yield line_number, None, "invalid_utf8", f"{error}"
-            continue
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
-            yield line_number, None, "malformed_line", f"{type(error).__name__}: {text[:120]!r}"
-            continue
-        if not isinstance(record, dict):
-            yield line_number, None, "malformed_line", f"not an object: {text[:120]!r}"
-            continue
-        yield line_number, record, None, ""
+def iter_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_bytes)`` of every line (see ``iter_blocks``)."""
+    for first, block in iter_blocks(path):
+        lines = block.split(b"\n")
+        if block.endswith(b"\n"):
+            lines.pop()
+        yield from enumerate(lines, start=first)
 
 
-def _amazon_fields(record: dict) -> dict[str, Any]:
-    """Map a 2014/2018 (``reviewerID``/``asin``) or 2023 (``user_id``/``parent_asin``) line."""
+def parse_line(raw: bytes) -> tuple[dict | None, str | None, str] | None:
+    """``(record, reject_reason, detail)`` for one line; ``None`` for a blank line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, "invalid_utf8", f"{error}"
+    if not text.strip():
+        return None
+    try:
+        record = json.loads(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
+        return None, "malformed_line", f"{type(error).__name__}: {text[:120]!r}"
+    if not isinstance(record, dict):
+        return None, "malformed_line", f"not an object: {text[:120]!r}"
+    return record, None, ""
+
+
+@dataclass(frozen=True)
+class DumpFormat:
+    """How one release's JSON fields map to the common columns.
+
+    ``fields`` are the JSON fields read (and their types, for the block parser);
+    ``columns`` maps a parsed block to the common columns; ``record_columns``
+    does the same for one ``json.loads`` record (the line-by-line path).
+    Both paths must agree on every line the block parser accepts.
+    """
+
+    fields: pa.Schema
+    columns: Callable[[pa.Table], dict[str, Any]]
+    record_columns: Callable[[dict], dict[str, Any]]
+
+
+def _amazon_columns(table: pa.Table) -> dict[str, Any]:
+    """2014/2018 lines (``reviewerID``/``asin``) and 2023 lines (``user_id``/``parent_asin``), per row."""
+    old = pc.or_(pc.is_valid(table["reviewerID"]), pc.is_valid(table["overall"]))
+    parent = table["parent_asin"]
+    item_2023 = pc.if_else(pc.and_(pc.is_valid(parent), pc.not_equal(parent, "")), parent, table["asin"])
+    return {
+        "user_id": pc.if_else(old, table["reviewerID"], table["user_id"]),
+        "item_id": pc.if_else(old, table["asin"], item_2023),
+        "rating": pc.if_else(old, table["overall"], table["rating"]),
+        "review": pc.if_else(old, table["reviewText"], table["text"]),
+        "timestamp": pc.if_else(old, table["unixReviewTime"], pc.divide(table["timestamp"], 1000)),
+    }
+
+
+def _amazon_record(record: dict) -> dict[str, Any]:
     if "reviewerID" in record or "overall" in record:
         return {
             "user_id": record.get("reviewerID"),
@@ -105,54 +153,201 @@ def _amazon_fields(record: dict) -> dict[str, Any]:
     }
 
 
-def _yelp_fields(record: dict) -> dict[str, Any]:
-    date = record.get("date")
+def _yelp_timestamp(date: Any) -> int | None:
     try:
-        timestamp = int(datetime.fromisoformat(date).replace(tzinfo=timezone.utc).timestamp())
+        return int(datetime.fromisoformat(date).replace(tzinfo=timezone.utc).timestamp())
     except (TypeError, ValueError):
-        timestamp = None
+        return None
+
+
+def _yelp_columns(table: pa.Table) -> dict[str, Any]:
+    dates = table["date"]
+    parsed = pc.cast(pc.strptime(dates, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True), pa.int64())
+    if pc.sum(pc.and_(pc.is_null(parsed), pc.is_valid(dates))).as_py():
+        # Dates in another ISO form: the record path's parser, for those rows only.
+        parsed = pa.array([p if p is not None else _yelp_timestamp(d) for p, d in zip(parsed.to_pylist(), dates.to_pylist())], pa.int64())
+    return {"user_id": table["user_id"], "item_id": table["business_id"], "rating": table["stars"], "review": table["text"], "timestamp": parsed}
+
+
+def _yelp_record(record: dict) -> dict[str, Any]:
     return {
         "user_id": record.get("user_id"),
         "item_id": record.get("business_id"),
         "rating": record.get("stars"),
         "review": record.get("text"),
-        "timestamp": timestamp,
+        "timestamp": _yelp_timestamp(record.get("date")),
     }
 
 
-def _read_reviews(path: str | Path, to_fields: Callable[[dict], dict[str, Any]]) -> pd.DataFrame:
-    rows = []
-    for line_number, record, reject_reason, detail in parse_json_lines(path):
-        fields = to_fields(record) if record is not None else {}
-        rows.append(
-            {
-                **fields,
-                "source_file": str(path),
-                "line_number": line_number,
-                "reject_reason": reject_reason,
-                "reject_detail": detail,
-            }
+FORMATS = {
+    "amazon": DumpFormat(
+        pa.schema(
+            [("reviewerID", pa.string()), ("asin", pa.string()), ("overall", pa.float64()), ("reviewText", pa.string()), ("unixReviewTime", pa.int64()),
+             ("user_id", pa.string()), ("parent_asin", pa.string()), ("rating", pa.float64()), ("text", pa.string()), ("timestamp", pa.int64())]
+        ),
+        _amazon_columns,
+        _amazon_record,
+    ),
+    "yelp": DumpFormat(
+        pa.schema([("user_id", pa.string()), ("business_id", pa.string()), ("stars", pa.float64()), ("text", pa.string()), ("date", pa.string())]),
+        _yelp_columns,
+        _yelp_record,
+    ),
+}
+
+
+def _non_blank_lines(block: bytes) -> np.ndarray:
+    """Offsets (from 0) of the block's lines that hold something besides ASCII whitespace."""
+    return np.asarray([offset for offset, line in enumerate(block.split(b"\n")) if line.strip()], dtype=np.int64)
+
+
+def _parse_block(block: bytes, fmt: DumpFormat) -> tuple[pa.Table, np.ndarray] | None:
+    """The block parsed whole by pyarrow: its common columns and line offsets, or
+    ``None`` when any line needs the line-by-line path."""
+    lines = _non_blank_lines(block)
+    try:
+        block.decode("utf-8")
+        table = pa_json.read_json(
+            io.BytesIO(block),
+            read_options=pa_json.ReadOptions(use_threads=True, block_size=PARSE_CHUNK_BYTES),
+            parse_options=pa_json.ParseOptions(explicit_schema=fmt.fields, unexpected_field_behavior="ignore"),
         )
-    frame = pd.DataFrame.from_records(rows, columns=[c for c in RAW_COLUMNS if c != "title"])
-    logger.info("Read %d lines from %s (%d unreadable)", len(frame), path, frame["reject_reason"].notna().sum())
-    return frame
+    except (UnicodeDecodeError, pa.ArrowInvalid):  # pyarrow names no line: the line-by-line path finds it
+        return None
+    if table.num_rows != len(lines):  # two objects on one line, or a line pyarrow skipped
+        return None
+    columns = fmt.columns(table)
+    review = columns["review"]
+    blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(review)), 0), True)
+    return pa.table({**columns, "review_blank": blank}), lines
 
 
-def read_amazon_reviews(path: str | Path) -> pd.DataFrame:
-    """Read an Amazon review dump of the 2014, 2018 or 2023 release (detected per line)."""
-    return _read_reviews(path, _amazon_fields)
+def _parse_lines(block: bytes, fmt: DumpFormat) -> tuple[pa.Table, np.ndarray]:
+    """The line-by-line path: every non-blank line, unreadable ones marked."""
+    names = ("user_id", "item_id", "rating", "review", "timestamp", "reject_reason", "reject_detail")
+    columns: dict[str, list] = {name: [] for name in names}
+    offsets = []
+    for offset, raw in enumerate(block.split(b"\n")):
+        parsed = parse_line(raw)
+        if parsed is None:
+            continue
+        record, reason, detail = parsed
+        values = {**(fmt.record_columns(record) if record is not None else {}), "reject_reason": reason, "reject_detail": detail}
+        for name in names:
+            columns[name].append(values.get(name))
+        offsets.append(offset)
+    reviews = [v if isinstance(v, str) else None for v in columns["review"]]
+    table = pa.table(
+        {
+            "user_id": pa.array([_as_text(v) for v in columns["user_id"]], pa.string()),
+            "item_id": pa.array([_as_text(v) for v in columns["item_id"]], pa.string()),
+            "rating": pa.array(pd.to_numeric(pd.Series(columns["rating"], dtype=object), errors="coerce"), pa.float64()),
+            "review": pa.array(reviews, pa.string()),
+            "timestamp": pa.array(pd.to_numeric(pd.Series(columns["timestamp"], dtype=object), errors="coerce"), pa.float64()),
+            "review_blank": pa.array([not (v and v.strip()) for v in reviews], pa.bool_()),
+            "reject_reason": pa.array(columns["reject_reason"], pa.string()),
+            "reject_detail": pa.array(columns["reject_detail"], pa.string()),
+        }
+    )
+    return table, np.asarray(offsets, dtype=np.int64)
 
 
-def read_yelp_reviews(path: str | Path) -> pd.DataFrame:
-    """Read Yelp Open Dataset ``review.json``."""
-    return _read_reviews(path, _yelp_fields)
+def _as_text(value: Any) -> str | None:
+    """An id as text: a number in the JSON becomes its digits; missing (or NaN) stays missing."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
 
 
-def read_titles(path: str | Path, id_keys: tuple[str, ...], title_key: str) -> dict[str, str]:
+class ReviewDump:
+    """A review file (Amazon or Yelp) with optional item metadata for titles.
+
+    Args:
+        source: ``amazon`` (any release, detected per line) or ``yelp``.
+        reviews_path: the JSON-lines review file, plain or gz/bz2/xz.
+        metadata_path: Amazon ``meta_*`` or Yelp ``business.json`` (optional).
+        block_bytes: decompressed bytes parsed at once (bounds the memory of a pass).
+    """
+
+    def __init__(self, source: str, reviews_path: str | Path, metadata_path: str | Path | None = None, block_bytes: int = BLOCK_BYTES):
+        self.format = FORMATS[source]
+        self.source = source
+        self.reviews_path = str(reviews_path)
+        self.metadata_path = str(metadata_path) if metadata_path else None
+        self.block_bytes = block_bytes
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray, pa.Table, bool]]:
+        """``(line numbers, columns, parsed_whole)`` for every block."""
+        for first, block in iter_blocks(self.reviews_path, self.block_bytes):
+            parsed = _parse_block(block, self.format)
+            table, offsets = parsed if parsed is not None else _parse_lines(block, self.format)
+            yield offsets + first, table, parsed is not None
+
+    def scan(self) -> pd.DataFrame:
+        """One row per non-blank line in ``SCAN_COLUMNS``: no review text, so its
+        size is the number of lines times a few ids and numbers."""
+        parts, blocks, line_by_line = [], 0, 0
+        for numbers, table, whole in self._blocks():
+            blocks += 1
+            line_by_line += not whole
+            part = table.select(["user_id", "item_id", "rating", "timestamp", "review_blank"])
+            part = part.set_column(2, "rating", pc.cast(part["rating"], pa.float64())).set_column(3, "timestamp", pc.cast(part["timestamp"], pa.float64()))
+            reasons = table["reject_reason"] if "reject_reason" in table.column_names else pa.nulls(table.num_rows, pa.string())
+            details = table["reject_detail"] if "reject_detail" in table.column_names else pa.nulls(table.num_rows, pa.string())
+            parts.append(part.append_column("line_number", pa.array(numbers, pa.int64())).append_column("reject_reason", reasons).append_column("reject_detail", details))
+        if not parts:
+            return pd.DataFrame(columns=SCAN_COLUMNS)
+        scanned = pa.concat_tables(parts).to_pandas()
+        scanned["source_file"] = pd.Categorical.from_codes(np.zeros(len(scanned), dtype=np.int8), [self.reviews_path])
+        scanned["reject_reason"] = scanned["reject_reason"].astype(object).where(scanned["reject_reason"].notna(), None)
+        scanned["reject_detail"] = scanned["reject_detail"].fillna("")
+        logger.info(
+            "Scanned %d lines of %s (%d unreadable; %d of %d blocks needed the line-by-line parser)",
+            len(scanned), self.reviews_path, scanned["reject_reason"].notna().sum(), line_by_line, blocks,
+        )
+        return scanned[SCAN_COLUMNS]
+
+    def texts(self, line_numbers: pd.Series | np.ndarray, item_ids: pd.Series | np.ndarray) -> pd.DataFrame:
+        """``review`` (stripped) and ``title`` of the given lines, in their order,
+        read again from the file; titles from the metadata file, or missing without one.
+
+        The texts stay Arrow strings throughout (no Python object per review),
+        stripped as each block is read, and are copied once more only to put
+        them in the order asked for.
+        """
+        numbers = np.asarray(line_numbers, dtype=np.int64)
+        wanted = np.unique(numbers)
+        found_numbers, found_reviews = [], []
+        for block_numbers, table, _ in self._blocks():
+            keep = np.isin(block_numbers, wanted, assume_unique=True)
+            if keep.any():
+                found_numbers.append(block_numbers[keep])
+                found_reviews.append(pc.utf8_trim_whitespace(table["review"].filter(pa.array(keep))))
+        if found_reviews:
+            found = pa.chunked_array([c for chunk in found_reviews for c in chunk.chunks], pa.string())
+            del found_reviews
+            position = pd.Index(np.concatenate(found_numbers)).get_indexer(numbers)
+            reviews = found.take(pa.array(position, mask=position < 0)).combine_chunks()
+            del found
+        else:
+            reviews = pa.nulls(len(numbers), pa.string())
+        texts = pd.DataFrame({"review": pd.Series(pd.arrays.ArrowStringArray(reviews))})
+        if self.metadata_path:
+            id_keys, title_key = (("business_id",), "name") if self.source == "yelp" else (("parent_asin", "asin"), "title")
+            ids = pd.Series(np.asarray(item_ids, dtype=str))
+            titles = read_titles(self.metadata_path, id_keys, title_key, wanted=set(ids))
+            texts["title"] = ids.map(titles).to_numpy()
+        else:
+            texts["title"] = None
+        return texts
+
+
+def read_titles(path: str | Path, id_keys: tuple[str, ...], title_key: str, wanted: set[str] | None = None) -> dict[str, str]:
     """Map item id to title from a metadata file (JSON lines, or 2014 Python literals).
 
-    Lines that cannot be parsed are skipped with a count in the log: a missing
-    title only costs a placeholder later, never a review.
+    ``wanted`` keeps only those items (the kept rows'), so the map's size follows
+    the data kept, not the catalogue. Lines that cannot be parsed are skipped with
+    a count in the log: a missing title only costs a placeholder later, never a review.
     """
     titles: dict[str, str] = {}
     skipped = 0
@@ -162,7 +357,7 @@ def read_titles(path: str | Path, id_keys: tuple[str, ...], title_key: str) -> d
             continue
         item_id = next((record[key] for key in id_keys if record.get(key)), None)
         title = record.get(title_key)
-        if item_id and isinstance(title, str) and title.strip():
+        if item_id and (wanted is None or str(item_id) in wanted) and isinstance(title, str) and title.strip():
             titles[str(item_id)] = title.strip()
     logger.info("Read %d titles from %s (%d lines skipped)", len(titles), path, skipped)
     return titles

@@ -168,3 +168,24 @@ def _review_text(
 
 def _capitalise(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+class GeneratedReviews:
+    """The synthetic world behind the two-pass interface of a review dump
+    (:class:`reason4rec.data.readers.ReviewDump`): ``scan`` without the text,
+    ``texts`` for the kept lines, so the ingest is one path for both."""
+
+    def __init__(self, params: dict[str, Any]):
+        world = generate_review_world(params)
+        self._world = world.assign(line_number=np.arange(1, len(world) + 1))
+
+    def scan(self) -> pd.DataFrame:
+        world = self._world
+        scanned = world.drop(columns=["review", "title"]).assign(
+            review_blank=world["review"].str.strip() == "", source_file="synthetic", reject_reason=None, reject_detail=""
+        )
+        return scanned
+
+    def texts(self, line_numbers: pd.Series | np.ndarray, item_ids: pd.Series | np.ndarray) -> pd.DataFrame:
+        rows = self._world.set_index("line_number").loc[np.asarray(line_numbers, dtype=np.int64)]
+        return pd.DataFrame({"review": rows["review"].str.strip().to_numpy(), "title": rows["title"].to_numpy()})

@@ -1,31 +1,32 @@
 """``ReviewSourceDataset``: where the raw reviews come from, chosen in configuration.
 
 ``source: synthetic`` generates the synthetic review world; ``amazon`` and
-``yelp`` read the public dumps. Either way the pipeline receives one table in
-the raw schema of :mod:`reason4rec.data.readers`, unreadable lines included and
-marked, so every later step is the same for real and generated data.
+``yelp`` read the public dumps. Either way the pipeline receives a reader with
+two passes (``scan``: one row per input line without the review text,
+unreadable lines included and marked; ``texts``: the text of the lines kept),
+so memory follows the rows kept rather than the file, and every later step is
+the same for real and generated data.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from reason4rec.data.readers import RAW_COLUMNS, read_amazon_reviews, read_titles, read_yelp_reviews
-from reason4rec.data.synthetic import generate_review_world
+from reason4rec.data.readers import ReviewDump
+from reason4rec.data.synthetic import GeneratedReviews
 
 SOURCES = ("synthetic", "amazon", "yelp")
 
 
-class ReviewSourceDataset(AbstractDataset[None, pd.DataFrame]):
+class ReviewSourceDataset(AbstractDataset[None, "ReviewDump | GeneratedReviews"]):
     """Read-only raw reviews from a dump file or the synthetic generator.
 
     Args:
         source: ``synthetic``, ``amazon`` or ``yelp``.
         reviews_path: the review file (``amazon``: any release, JSON lines,
-            optionally gzipped; ``yelp``: ``review.json``).
+            plain or gz/bz2/xz; ``yelp``: ``review.json``).
         metadata_path: optional item metadata for titles (Amazon ``meta_*``
             files, or Yelp ``business.json``).
         synthetic: generator parameters (see ``generate_review_world``).
@@ -49,23 +50,10 @@ class ReviewSourceDataset(AbstractDataset[None, pd.DataFrame]):
         self._synthetic = synthetic or {}
         self.metadata = metadata
 
-    def load(self) -> pd.DataFrame:
+    def load(self) -> ReviewDump | GeneratedReviews:
         if self._source == "synthetic":
-            world = generate_review_world(self._synthetic)
-            world["source_file"] = "synthetic"
-            world["line_number"] = range(1, len(world) + 1)
-            world["reject_reason"] = None
-            world["reject_detail"] = ""
-            return world
-        reader = read_amazon_reviews if self._source == "amazon" else read_yelp_reviews
-        reviews = reader(self._reviews_path)
-        if self._metadata_path:
-            id_keys, title_key = (("business_id",), "name") if self._source == "yelp" else (("parent_asin", "asin"), "title")
-            titles = read_titles(self._metadata_path, id_keys, title_key)
-            reviews["title"] = reviews["item_id"].map(titles)
-        else:
-            reviews["title"] = None
-        return reviews[RAW_COLUMNS]
+            return GeneratedReviews(self._synthetic)
+        return ReviewDump(self._source, self._reviews_path, self._metadata_path)
 
     def save(self, data: None) -> None:
         raise DatasetError("ReviewSourceDataset is read-only: raw reviews are never overwritten")

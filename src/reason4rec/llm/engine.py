@@ -21,14 +21,24 @@ from tqdm.auto import tqdm
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.base import load_model, use_bf16
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
+from reason4rec.llm.served import ServedEngine
+from reason4rec.parameters import Inference
+from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
 
-def engine_for(base: BaseModelArtifact, adapters: dict[str, AdapterArtifact]) -> Engine:
-    """The base's engine in this process (loaded on first use), with ``adapters`` loaded under their names."""
-    if base.engine is None:
-        base.engine = Engine(base)
+def engine_for(base: BaseModelArtifact, adapters: dict[str, AdapterArtifact], inference: dict[str, Any] | None = None) -> Engine | ServedEngine:
+    """The base's engine in this process (built on first use), with ``adapters`` loaded under their names.
+
+    ``inference`` (the ``llm.inference`` block) picks where the experts run: in
+    this process (``local``, the default) or on an OpenAI-compatible server
+    (``server``, :class:`reason4rec.llm.served.ServedEngine`).
+    """
+    config = typed_block(Inference, inference or {}, "llm.inference")
+    if base.engine is None or base.engine.inference != config:
+        base.engine = Engine(base) if config.backend == "local" else ServedEngine(base, config)
+        base.engine.inference = config
     base.engine.load_adapters(adapters)
     return base.engine
 
@@ -38,6 +48,8 @@ class Engine:
 
     ``adapter=None`` runs the bare base model.
     """
+
+    inference = Inference()  # the llm.inference block it was built for (engine_for)
 
     def __init__(self, base: BaseModelArtifact, adapters: dict[str, AdapterArtifact] | None = None):
         self.model, self.tokenizer = load_model(base)
@@ -75,7 +87,6 @@ class Engine:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
-    @torch.inference_mode()
     def generate(
         self,
         prompts: Sequence[str],
@@ -91,9 +102,24 @@ class Engine:
 
         Returns, in order, ``{"text", "new_tokens"}`` per prompt.
         """
-        torch.manual_seed(seed)
-        results: list[dict[str, Any]] = [{} for _ in prompts]
         encoded = [self.tokenizer(chat_prompt(self.tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
+        return self.generate_encoded(encoded, adapter, max_new_tokens, temperature, top_p, batch_size, seed, desc)
+
+    @torch.inference_mode()
+    def generate_encoded(
+        self,
+        encoded: Sequence[Sequence[int]],
+        adapter: str | None,
+        max_new_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        batch_size: int = 16,
+        seed: int = 0,
+        desc: str = "generating",
+    ) -> list[dict[str, Any]]:
+        """``generate`` on token ids already in the chat template (what a server receives)."""
+        torch.manual_seed(seed)
+        results: list[dict[str, Any]] = [{} for _ in encoded]
         with self._activate(adapter), self._autocast():
             for batch in _progress(length_sorted_batches(encoded, batch_size), desc):
                 ids, mask = pad_left([encoded[i] for i in batch], self.tokenizer.pad_token_id)

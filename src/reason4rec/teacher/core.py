@@ -31,14 +31,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TeacherRequest:
-    """One chat completion to ask for. ``sample_index`` tells apart repeated samples
-    of the same prompt, so sampled answers stay reproducible from the cache."""
+    """One completion to ask for. ``sample_index`` tells apart repeated samples
+    of the same prompt, so sampled answers stay reproducible from the cache.
+    ``top_logprobs`` asks a completions backend for the first token's most
+    likely tokens instead of the text (rating scoring)."""
 
     prompt: str
     temperature: float = 0.0
     max_tokens: int = 512
     sample_index: int = 0
     system: str | None = None
+    top_logprobs: int | None = None
 
     def messages(self) -> list[dict[str, str]]:
         messages = [{"role": "system", "content": self.system}] if self.system else []
@@ -118,6 +121,8 @@ class Teacher:
             "max_tokens": request.max_tokens,
             "sample_index": request.sample_index,
         }
+        if request.top_logprobs is not None:  # only then, so earlier answers keep their keys
+            payload["top_logprobs"] = request.top_logprobs
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def complete(self, requests: Sequence[TeacherRequest], stage: str, desc: str | None = None) -> list[TeacherAnswer]:

@@ -1,4 +1,6 @@
-"""The OpenAI-compatible backend: OpenAI, Azure OpenAI's v1 endpoint, vLLM, Ollama, llama.cpp.
+"""The OpenAI-compatible backends: chat completions for the teacher (OpenAI, Azure
+OpenAI's v1 endpoint, vLLM, Ollama, llama.cpp), and raw completions with
+log-probabilities for the trained experts served by vLLM.
 
 Built on the official ``openai`` client with its own retries switched off:
 the ``Teacher`` retries, so that every attempt is counted and ``Retry-After``
@@ -7,7 +9,10 @@ is honoured the same way for every server.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import openai
@@ -33,25 +38,77 @@ class OpenAIBackend:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url}
 
     def call(self, request: TeacherRequest) -> tuple[str, int, int]:
-        try:
+        with _retryable_errors():
             response = self._client.chat.completions.create(
                 model=self.model,
                 messages=request.messages(),
                 temperature=request.temperature,
                 max_tokens=request.max_tokens,
             )
-        except (openai.APITimeoutError, openai.APIConnectionError) as error:
-            raise RetryableError(f"{type(error).__name__}: {error}") from error
-        except openai.APIStatusError as error:
-            if error.status_code == 429 or error.status_code >= 500:
-                raise RetryableError(f"HTTP {error.status_code}: {error.message}", _retry_after(error)) from error
-            raise
-        text = response.choices[0].message.content or ""
-        usage = response.usage
-        return text, (usage.prompt_tokens if usage else 0), (usage.completion_tokens if usage else 0)
+        return response.choices[0].message.content or "", *_token_counts(response)
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
+
+
+class CompletionsBackend:
+    """Raw completions (``/v1/completions``) from one model name on an OpenAI-compatible
+    server: the prompt is sent as it is (already in the base's chat template).
+
+    A request with ``top_logprobs`` returns, as its text, the JSON object of the
+    first generated token's most likely tokens and their log-probabilities.
+    ``fingerprint`` names the weights behind the model name (the adapter's
+    run), so a retrained adapter never reuses a cached answer.
+    """
+
+    name = "completions"
+
+    def __init__(self, model: str, base_url: str, api_key: str | None, timeout_s: float, fingerprint: str):
+        self.model = model
+        self.base_url = base_url
+        self.fingerprint = fingerprint
+        self._client = openai.OpenAI(api_key=api_key or "EMPTY", base_url=base_url, timeout=timeout_s, max_retries=0)
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model, "base_url": self.base_url, "weights": self.fingerprint}
+
+    def call(self, request: TeacherRequest) -> tuple[str, int, int]:
+        with _retryable_errors():
+            response = self._client.completions.create(
+                model=self.model,
+                prompt=request.prompt,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                logprobs=request.top_logprobs,
+            )
+        choice = response.choices[0]
+        if request.top_logprobs is None:
+            return choice.text or "", *_token_counts(response)
+        if choice.logprobs is None or not choice.logprobs.top_logprobs:
+            raise ValueError(f"{self.base_url} answered a logprobs request for {self.model!r} without top_logprobs")
+        return json.dumps(choice.logprobs.top_logprobs[0]), *_token_counts(response)
+
+    def __repr__(self) -> str:  # never the key
+        return f"CompletionsBackend(model={self.model!r}, base_url={self.base_url!r})"
+
+
+@contextmanager
+def _retryable_errors() -> Iterator[None]:
+    """Timeouts, lost connections, 429 and 5xx become ``RetryableError`` (with the
+    server's ``Retry-After``); any other error is the request's own fault."""
+    try:
+        yield
+    except (openai.APITimeoutError, openai.APIConnectionError) as error:
+        raise RetryableError(f"{type(error).__name__}: {error}") from error
+    except openai.APIStatusError as error:
+        if error.status_code == 429 or error.status_code >= 500:
+            raise RetryableError(f"HTTP {error.status_code}: {error.message}", _retry_after(error)) from error
+        raise
+
+
+def _token_counts(response: Any) -> tuple[int, int]:
+    usage = response.usage
+    return (usage.prompt_tokens if usage else 0), (usage.completion_tokens if usage else 0)
 
 
 def _retry_after(error: openai.APIStatusError) -> float | None:

@@ -18,7 +18,7 @@ def test_pipeline_journals_every_rejected_attempt_and_counts_the_teachers_calls(
         {
             "reasoner_contexts": pair_contexts, "base_model": tiny_base, "reward_model_adapter": reward_model,
             "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "params:domain": "Digital Music",
-            "params:distill_reasons": PARAMS, "params:inference_batch_size": 8,
+            "params:distill_reasons": PARAMS, "params:inference_batch_size": 8, "params:llm.inference": {},
         },
         ["distilled_reasons", "teacher_usage_distill_reasons"],
     )  # fmt: skip

@@ -1,5 +1,6 @@
 import pytest
 
+from reason4rec.data.synthetic import generate_review_world
 from reason4rec.datasets.review_source import ReviewSourceDataset
 from reason4rec.pipelines.ingest_5core import create_pipeline
 from reason4rec.pipelines.ingest_5core.nodes import build_base
@@ -13,7 +14,7 @@ BASE = {**TINY_BASE_PARAMS, "tiny": {**TINY_BASE_PARAMS["tiny"], "corpus_size": 
 
 def run_ingest(raw_dataset):
     inputs = {"raw_reviews": raw_dataset.load(), "params:ingest": PARAMS, "params:pairs": PAIRS, "params:llm.base": BASE, "params:domain": "Digital Music"}
-    splits = [f"interactions_{split}" for split in ("train", "valid", "test", "all")]
+    splits = [f"interactions_{split}" for split in ("train", "valid", "test")] + ["history_pool"]
     return run_pipeline(create_pipeline(), inputs, [*splits, "dataset_stats", "ingest_rejects", "reward_pairs", "reasoner_pairs", "base_model"])
 
 
@@ -37,8 +38,9 @@ def check_invariants(out, n_raw):
 def test_ingest_on_synthetic_world(smoke_world):
     dataset = ReviewSourceDataset(source="synthetic", synthetic=smoke_world)
     out = run_ingest(dataset)
-    check_invariants(out, len(dataset.load()))
-    assert list(out["interactions_all"]["timestamp"]) == sorted(out["interactions_all"]["timestamp"])
+    check_invariants(out, len(dataset.load().scan()))
+    assert list(out["history_pool"]["timestamp"]) == sorted(out["history_pool"]["timestamp"])
+    assert len(out["history_pool"]) == len(out["interactions_train"]) and set(out["history_pool"]["split"]) == {"train"}  # ingest.history_pool: train
 
 
 def test_ingest_on_real_musical_instruments(musical_instruments):
@@ -51,6 +53,6 @@ def test_ingest_on_real_musical_instruments(musical_instruments):
 
 
 def test_a_misspelt_base_setting_is_refused_before_anything_is_built(smoke_world):
-    train = ReviewSourceDataset(source="synthetic", synthetic=smoke_world).load()
+    train = generate_review_world(smoke_world)
     with pytest.raises(ValueError, match=r"unknown llm.base.tiny setting\(s\) corpus_sise"):
         build_base(train, {**BASE, "tiny": {**BASE["tiny"], "corpus_sise": 10}}, "Digital Music")

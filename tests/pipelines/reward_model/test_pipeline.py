@@ -21,7 +21,7 @@ def test_pipeline_trains_on_the_reward_pairs_and_checks_on_the_reasoner_pairs(ti
         create_pipeline(),
         {
             "reward_contexts": reward_contexts, "reasoner_contexts": reasoner_contexts, "base_model": tiny_base, "params:domain": "Digital Music",
-            "params:llm.experts.reward_model": {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}, "params:reward_model": {"check_pairs": 3}, "params:inference_batch_size": 8,
+            "params:llm.experts.reward_model": {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}, "params:reward_model": {"check_pairs": 3}, "params:inference_batch_size": 8, "params:llm.inference": {},
         },
         ["reward_model_sft_data", "reward_model_adapter", "reward_check"],
     )  # fmt: skip

@@ -18,7 +18,7 @@ OUTPUTS = ["teacher_summaries", "summarizer_sft_data", "summarizer_adapter", "su
 
 def world_and_pairs():
     world = generate_review_world(SMOKE_WORLD)
-    pool = ctx.interaction_pool(world, world.iloc[:0], world.iloc[:0])
+    pool = ctx.history_pool(world, world.iloc[:0], world.iloc[:0])
     pairs = ctx.sample_pairs(world, pool, {"reward": 6, "reasoner": 4}, seed=0)
     return world, pool, pairs
 
@@ -28,10 +28,10 @@ def run_summarize(tiny_base, **overrides):
     return pool, pairs, run_pipeline(
         create_pipeline(),
         {
-            "interactions_train": world, "interactions_all": pool, "reward_pairs": pairs["reward"], "reasoner_pairs": pairs["reasoner"],
+            "interactions_train": world, "history_pool": pool, "reward_pairs": pairs["reward"], "reasoner_pairs": pairs["reasoner"],
             "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "base_model": tiny_base, "params:domain": "Digital Music",
             "params:summarize": {**SUMMARIZE, **overrides}, "params:llm.experts.summarizer": {**LORA_HYPER, "epochs": 1},
-            "params:inference_batch_size": 16, "params:history_length": 3,
+            "params:inference_batch_size": 16, "params:llm.inference": {}, "params:history_length": 3,
         },
         OUTPUTS,
     )  # fmt: skip

@@ -30,7 +30,7 @@ def test_pipeline_trains_the_predictor_on_the_reasoners_own_reasons_and_the_abla
         {
             "reasoner_contexts": pair_contexts, "distilled_reasons": pd.DataFrame(columns=ATTEMPT_COLUMNS), "params:train_predictor": {"pairs": "all"},
             "base_model": tiny_base, "reasoner_adapter": reasoner, "params:domain": "Digital Music",
-            "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0}, "params:inference_batch_size": 8,
+            "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0}, "params:inference_batch_size": 8, "params:llm.inference": {},
             "params:llm.experts.predictor": RATING_HYPER,
         },
         ["reasoner_pair_reasons", "predictor_sft_data", "predictor_no_reason_sft_data", "predictor_adapter", "predictor_no_reason_adapter"],

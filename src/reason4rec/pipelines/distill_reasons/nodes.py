@@ -25,6 +25,7 @@ def distill(
     domain: str,
     params: dict[str, Any],
     batch_size: int,
+    inference: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every attempt for every reasoner pair, and the teacher's usage.
 
@@ -33,7 +34,7 @@ def distill(
     resumes it and a changed job starts a new one.
     """
     config = typed_block(DistillReasons, params, "distill_reasons")
-    engine = engine_for(base_model, {"reward_model": reward_adapter})
+    engine = engine_for(base_model, {"reward_model": reward_adapter}, inference)
     settings = {**{k: v for k, v in asdict(config).items() if k != "journal_dir"}, "domain": domain}
     job = fingerprint(reward_adapter.metadata.get("run"), teacher.backend.identity(), settings, reasoner_contexts[["user_id", "item_id"]].values.tolist())
     journal = AttemptJournal(Path(config.journal_dir) / f"{job}.jsonl" if config.journal_dir else None)

@@ -46,11 +46,12 @@ def predict_with_reasons(
     domain: str,
     generation: dict[str, Any],
     batch_size: int,
+    inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Reason4Rec on the test rows: the reasoner writes a reason (``reason_generation``: greedy by default), the
     predictor scores the rating. ``seconds`` is this row's share of the batched
     reason generation plus rating scoring."""
-    engine = engine_for(base_model, {"reasoner": reasoner_adapter, "predictor": predictor_adapter})
+    engine = engine_for(base_model, {"reasoner": reasoner_adapter, "predictor": predictor_adapter}, inference)
     reasons = generate_reasons(engine, test_contexts, "reasoner", domain, generation, batch_size)
     ratings, scoring_seconds = score_ratings(engine, test_contexts, reasons["reason"], "predictor", domain, batch_size)
     return pd.DataFrame(
@@ -67,9 +68,14 @@ def predict_with_reasons(
 
 
 def predict_without_reasons(
-    test_contexts: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, batch_size: int
+    test_contexts: pd.DataFrame,
+    base_model: BaseModelArtifact,
+    adapter: AdapterArtifact,
+    domain: str,
+    batch_size: int,
+    inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    engine = engine_for(base_model, {"predictor_no_reason": adapter})
+    engine = engine_for(base_model, {"predictor_no_reason": adapter}, inference)
     ratings, _ = score_ratings(engine, test_contexts, None, "predictor_no_reason", domain, batch_size)
     return test_contexts[["user_id", "item_id", "rating"]].assign(prediction=ratings)
 

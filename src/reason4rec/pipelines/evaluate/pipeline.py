@@ -18,16 +18,16 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(sample_test_rows, ["interactions_test", "params:evaluate"], "test_targets", name="sample_test_rows"),
-            Node(build_contexts, ["test_targets", "interactions_all", "summaries", "params:history_length"], "test_contexts", name="build_test_contexts"),
+            Node(build_contexts, ["test_targets", "history_pool", "summaries", "params:history_length"], "test_contexts", name="build_test_contexts"),
             Node(
                 predict_with_reasons,
-                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:reason_generation", "params:inference_batch_size"],
+                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"],
                 "test_predictions",
                 name="predict_with_reasons",
             ),
             Node(
                 predict_without_reasons,
-                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:inference_batch_size"],
+                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:inference_batch_size", "params:llm.inference"],
                 "test_predictions_no_reason",
                 name="predict_without_reasons",
             ),

@@ -1,4 +1,5 @@
-"""Nodes of ``ingest_5core``: thin wrappers over :mod:`reason4rec.data.filtering`,
+"""Nodes of ``ingest_5core``: thin wrappers over :mod:`reason4rec.data.filtering`
+(two passes over the raw reviews: ids first, the kept rows' text last),
 the fixed-seed pair samples, and the base model."""
 
 from __future__ import annotations
@@ -12,17 +13,31 @@ from reason4rec import contexts as ctx
 from reason4rec import prompts
 from reason4rec.data.filtering import (
     INTERACTION_COLUMNS,
+    attach_review_text,
+    clean_reviews,
     dataset_statistics,
     filter_k_core,
     keep_time_window,
     split_chronologically,
 )
+from reason4rec.data.readers import ReviewDump
+from reason4rec.data.synthetic import GeneratedReviews
 from reason4rec.llm.artifacts import BaseModelArtifact
 from reason4rec.llm.base import build_base_model
 from reason4rec.parameters import Base, Ingest, Pairs
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
+
+
+def clean(raw_reviews: ReviewDump | GeneratedReviews) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cleaning on the first pass over the reviews: ids, ratings and times, no text."""
+    return clean_reviews(raw_reviews.scan())
+
+
+def read_kept_text(interactions: pd.DataFrame, raw_reviews: ReviewDump | GeneratedReviews) -> pd.DataFrame:
+    """The second pass: review text and title for the rows the k-core kept, and only those."""
+    return attach_review_text(interactions, raw_reviews.texts(interactions["line_number"], interactions["item_id"]))
 
 
 def window_and_k_core(interactions: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -56,11 +71,16 @@ def collect_rejects(*rejects: pd.DataFrame) -> pd.DataFrame:
     return combined
 
 
-def sample_pairs(interactions_train: pd.DataFrame, interactions_all: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def pool_histories(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """The interactions every prompt's history is drawn from (``ingest.history_pool``)."""
+    return ctx.history_pool(train, valid, test, typed_block(Ingest, params, "ingest").history_pool)
+
+
+def sample_pairs(interactions_train: pd.DataFrame, history_pool: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two disjoint fixed-seed samples of training pairs with user and item history:
     one trains the reward model, the other the reasoner (and judges the reward model)."""
     config = typed_block(Pairs, params, "pairs")
-    samples = ctx.sample_pairs(interactions_train, interactions_all, {"reward": config.reward_model_size, "reasoner": config.reasoner_size}, config.seed)
+    samples = ctx.sample_pairs(interactions_train, history_pool, {"reward": config.reward_model_size, "reasoner": config.reasoner_size}, config.seed)
     return samples["reward"], samples["reasoner"]
 
 

@@ -1,21 +1,19 @@
 from kedro.pipeline import Node, Pipeline
 
-from reason4rec.contexts import interaction_pool
-from reason4rec.data.filtering import clean_reviews
-
-from .nodes import build_base, collect_rejects, sample_pairs, split, window_and_k_core
+from .nodes import build_base, clean, collect_rejects, pool_histories, read_kept_text, sample_pairs, split, window_and_k_core
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(clean_reviews, "raw_reviews", ["interactions_clean", "clean_rejects"], name="clean_reviews"),
+            Node(clean, "raw_reviews", ["interactions_clean", "clean_rejects"], name="clean_reviews"),
             Node(
                 window_and_k_core,
                 ["interactions_clean", "params:ingest"],
-                ["interactions_5core", "k_core_rejects"],
+                ["interactions_5core_ids", "k_core_rejects"],
                 name="filter_time_window_and_k_core",
             ),
+            Node(read_kept_text, ["interactions_5core_ids", "raw_reviews"], "interactions_5core", name="read_kept_review_text"),
             Node(
                 split,
                 ["interactions_5core", "params:ingest"],
@@ -23,12 +21,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="split_chronologically",
             ),
             Node(
-                interaction_pool,
-                ["interactions_train", "interactions_valid", "interactions_test"],
-                "interactions_all",
-                name="pool_interactions",
+                pool_histories,
+                ["interactions_train", "interactions_valid", "interactions_test", "params:ingest"],
+                "history_pool",
+                name="pool_histories",
             ),
-            Node(sample_pairs, ["interactions_train", "interactions_all", "params:pairs"], ["reward_pairs", "reasoner_pairs"], name="sample_pairs"),
+            Node(sample_pairs, ["interactions_train", "history_pool", "params:pairs"], ["reward_pairs", "reasoner_pairs"], name="sample_pairs"),
             Node(build_base, ["interactions_train", "params:llm.base", "params:domain"], "base_model", name="build_base_model"),
             Node(
                 collect_rejects,

@@ -27,13 +27,14 @@ def check_reward_model(
     domain: str,
     params: dict[str, Any],
     batch_size: int,
+    inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """MAE and RMSE of the reward model on pairs it did not train on, given the
     target review vs no reason (the paper's Table 5 rows "Review-guided Reason"
     and "Without Reason"), on the first ``check_pairs`` of them. The review should
     help; the table shows whether it does."""
     check_pairs = typed_block(RewardModel, params, "reward_model").check_pairs
-    engine = engine_for(base_model, {"reward_model": reward_adapter})
+    engine = engine_for(base_model, {"reward_model": reward_adapter}, inference)
     checked = reasoner_contexts.head(check_pairs) if check_pairs else reasoner_contexts
     truth = checked["rating"].to_numpy(float)
     results = []

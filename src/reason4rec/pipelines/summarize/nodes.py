@@ -81,13 +81,14 @@ def _items(field: str) -> list[str]:
 
 
 def summarize_interactions(
-    interactions_all: pd.DataFrame,
+    history_pool: pd.DataFrame,
     base_model: BaseModelArtifact,
     summarizer_adapter: AdapterArtifact,
     teacher: Teacher,
     domain: str,
     params: dict[str, Any],
     batch_size: int,
+    inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Offline summarization of every interaction that later prompts read.
 
@@ -99,9 +100,9 @@ def summarize_interactions(
     """
     config = typed_block(Summarize, params, "summarize")
     if config.use_teacher_summaries:
-        summaries, _ = _teacher_summaries(interactions_all, teacher, domain, config.teacher, stage="summarize_all")
+        summaries, _ = _teacher_summaries(history_pool, teacher, domain, config.teacher, stage="summarize_all")
     else:
-        summaries = _summarizer_table(interactions_all, base_model, summarizer_adapter, domain, config.generation, batch_size)
+        summaries = _summarizer_table(history_pool, base_model, summarizer_adapter, domain, config.generation, batch_size, inference)
     unparsed = int((~summaries["parsed"]).sum())
     if unparsed:
         logger.warning("%d of %d summaries do not parse into the three fields; their fields are 'None'", unparsed, len(summaries))
@@ -109,9 +110,15 @@ def summarize_interactions(
 
 
 def _summarizer_table(
-    interactions: pd.DataFrame, base_model: BaseModelArtifact, adapter: AdapterArtifact, domain: str, generation: SummaryGeneration, batch_size: int
+    interactions: pd.DataFrame,
+    base_model: BaseModelArtifact,
+    adapter: AdapterArtifact,
+    domain: str,
+    generation: SummaryGeneration,
+    batch_size: int,
+    inference: dict[str, Any] | None,
 ) -> pd.DataFrame:
-    engine = engine_for(base_model, {"summarizer": adapter})
+    engine = engine_for(base_model, {"summarizer": adapter}, inference)
     summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions.itertuples()]
     outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation.max_new_tokens, batch_size=batch_size, desc="summarizing")
     return _summary_table(interactions, [o["text"] for o in outputs], source="summarizer")
@@ -125,6 +132,7 @@ def check_summarizer(
     domain: str,
     params: dict[str, Any],
     batch_size: int,
+    inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The trained summarizer against the teacher on held-out interactions: how
     often its answer parses, and per field the F1 of its aspects against the teacher's."""
@@ -132,7 +140,7 @@ def check_summarizer(
     if held_out.empty:
         return pd.DataFrame(columns=["field", "f1", "parsed", "rows"])
     targets = held_out[["user_id", "item_id"]].merge(interactions_train, on=["user_id", "item_id"], how="left")
-    written = _summarizer_table(targets, base_model, summarizer_adapter, domain, typed_block(Summarize, params, "summarize").generation, batch_size)
+    written = _summarizer_table(targets, base_model, summarizer_adapter, domain, typed_block(Summarize, params, "summarize").generation, batch_size, inference)
     rows = []
     for field in ("positive", "negative", "preferences"):
         scores = [_aspect_f1(_items(ours), _items(theirs)) for ours, theirs in zip(written[field], held_out[field])]

@@ -19,18 +19,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             expert_training_pipeline("summarizer"),
             Node(
                 summarize_interactions,
-                ["interactions_all", "base_model", "summarizer_adapter", "teacher", "params:domain", "params:summarize", "params:inference_batch_size"],
+                ["history_pool", "base_model", "summarizer_adapter", "teacher", "params:domain", "params:summarize", "params:inference_batch_size", "params:llm.inference"],
                 "summaries",
                 name="summarize_interactions",
             ),
             Node(
                 check_summarizer,
-                ["teacher_summaries", "interactions_train", "base_model", "summarizer_adapter", "params:domain", "params:summarize", "params:inference_batch_size"],
+                ["teacher_summaries", "interactions_train", "base_model", "summarizer_adapter", "params:domain", "params:summarize", "params:inference_batch_size", "params:llm.inference"],
                 "summarizer_check",
                 name="check_summarizer",
             ),
-            Node(build_contexts, ["reward_pairs", "interactions_all", "summaries", "params:history_length"], "reward_contexts", name="build_reward_contexts"),
-            Node(build_contexts, ["reasoner_pairs", "interactions_all", "summaries", "params:history_length"], "reasoner_contexts", name="build_reasoner_contexts"),
+            Node(build_contexts, ["reward_pairs", "history_pool", "summaries", "params:history_length"], "reward_contexts", name="build_reward_contexts"),
+            Node(build_contexts, ["reasoner_pairs", "history_pool", "summaries", "params:history_length"], "reasoner_contexts", name="build_reasoner_contexts"),
         ],
         tags=["summarize"],
     )

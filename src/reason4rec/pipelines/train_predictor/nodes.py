@@ -30,11 +30,17 @@ def predictor_pairs(reasoner_contexts: pd.DataFrame, distilled_reasons: pd.DataF
 
 
 def generate_pair_reasons(
-    contexts: pd.DataFrame, base_model: BaseModelArtifact, reasoner_adapter: AdapterArtifact, domain: str, params: dict[str, Any], batch_size: int
+    contexts: pd.DataFrame,
+    base_model: BaseModelArtifact,
+    reasoner_adapter: AdapterArtifact,
+    domain: str,
+    params: dict[str, Any],
+    batch_size: int,
+    inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The trained reasoner's reason for each predictor pair: the predictor learns
     from the reasoner's own reasons, not the teacher's (as the published code does)."""
-    engine = engine_for(base_model, {"reasoner": reasoner_adapter})
+    engine = engine_for(base_model, {"reasoner": reasoner_adapter}, inference)
     return generate_reasons(engine, contexts, "reasoner", domain, params, batch_size)
 
 

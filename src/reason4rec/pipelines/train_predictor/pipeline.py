@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(predictor_pairs, ["reasoner_contexts", "distilled_reasons", "params:train_predictor"], "predictor_contexts", name="select_predictor_pairs"),
             Node(
                 generate_pair_reasons,
-                ["predictor_contexts", "base_model", "reasoner_adapter", "params:domain", "params:reason_generation", "params:inference_batch_size"],
+                ["predictor_contexts", "base_model", "reasoner_adapter", "params:domain", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"],
                 "reasoner_pair_reasons",
                 name="generate_reasoner_pair_reasons",
             ),

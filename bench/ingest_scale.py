@@ -1,0 +1,134 @@
+"""Ingest at scale: wall time and peak memory of `kedro run --pipelines ingest_5core`
+on generated Amazon-format dumps, this tree's ingest against an earlier commit's.
+
+    python bench/ingest_scale.py                                  # 1M and 5M lines, baseline 988fd99
+    python bench/ingest_scale.py --lines 200000 --baseline-max-lines 200000
+
+Each dump is Amazon 2014 JSON lines, gzip-compressed, about 400-character
+reviews, users and items drawn with log-normal activity and popularity, so
+that the 5-core keeps a minority of rows, as on a raw (not pre-cored) dump. Dumps are
+generated once into --workdir and reused.
+
+Both ingests run as `kedro run --pipelines ingest_5core --to-outputs <splits,
+rejects, stats>` (the pair samples and the base model are left out) in their
+own process, in a copy of their own code (this tree's src/ and conf/; a `git
+worktree` of the baseline commit) with a data/ folder of their own, one after the other on the same dump; peak memory is the process's
+maximum resident set (`wait4`). Run it on an idle machine, with
+MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ set high (see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = "interactions_train,interactions_valid,interactions_test,ingest_rejects,dataset_stats"
+WORDS = "the sound tone strings neck frets pickup amp cable pedal build quality price value great good poor loud warm bright buzz tuning stays case".split()
+
+
+def generate_dump(path: Path, n_lines: int, seed: int = 0) -> None:
+    """Amazon 2014 lines: 4 reviews a user and 10 an item on average, activity and
+    popularity log-normal, so a raw dump's long tail falls outside the 5-core."""
+    rng = np.random.default_rng(seed)
+    texts = [" ".join(rng.choice(WORDS, 70)).capitalize() + "." for _ in range(2000)]  # about 400 characters each
+    n_users, n_items = max(n_lines // 4, 10), max(n_lines // 10, 10)
+    activity, popularity = rng.lognormal(0, 1.0, n_users), rng.lognormal(0, 1.2, n_items)
+    activity, popularity = activity / activity.sum(), popularity / popularity.sum()
+    chunk = 200_000
+    with gzip.open(path.with_suffix(".tmp"), "wb", compresslevel=1) as out:
+        for start in range(0, n_lines, chunk):
+            n = min(chunk, n_lines - start)
+            users = rng.choice(n_users, n, p=activity)
+            items = rng.choice(n_items, n, p=popularity)
+            ratings = rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], n, p=[0.06, 0.06, 0.1, 0.23, 0.55])
+            times = rng.integers(1_300_000_000, 1_500_000_000, n)
+            review = rng.integers(0, len(texts), n)
+            lines = [
+                json.dumps({"reviewerID": f"A{u:09d}", "asin": f"B{i:09d}", "reviewerName": "x", "helpful": [0, 0], "reviewText": texts[t],
+                            "overall": r, "summary": "ok", "unixReviewTime": int(s), "reviewTime": "01 1, 2014"})
+                for u, i, r, s, t in zip(users, items, ratings, times, review)
+            ]
+            out.write(("\n".join(lines) + "\n").encode())
+    path.with_suffix(".tmp").rename(path)
+
+
+def checkout(rev: str, workdir: Path) -> Path:
+    """A worktree of ``rev`` (its own src/ and conf/), created once."""
+    tree = workdir / f"tree-{rev}"
+    if not tree.exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev], check=True, capture_output=True)
+    return tree
+
+
+def copy_this_tree(workdir: Path) -> Path:
+    """This tree's code and configuration (uncommitted changes included, conf/local
+    left out) in a folder of the bench's own, so no run touches this project's data/."""
+    tree = workdir / "tree-this"
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(ROOT / "conf", tree / "conf", ignore=lambda folder, names: names if folder.endswith("local") else [])
+    shutil.copy(ROOT / "pyproject.toml", tree / "pyproject.toml")
+    return tree
+
+
+def run_ingest(project: Path, dump: Path, log: Path) -> dict:
+    """One `kedro run` of the ingest in a fresh data folder; wall seconds and peak RSS."""
+    shutil.rmtree(project / "data", ignore_errors=True)
+    for layer in ("01_raw", "02_intermediate", "03_primary", "08_reporting"):
+        (project / "data" / layer).mkdir(parents=True)
+    command = [sys.executable, "-m", "kedro", "run", "--pipelines", "ingest_5core", "--to-outputs", OUTPUTS,
+               "--params", f"dataset.source=amazon,dataset.reviews_path={dump}"]
+    start = time.perf_counter()
+    with log.open("w") as handle:
+        process = subprocess.Popen(command, cwd=project, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(project / "src")})
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"ingest failed in {project} on {dump}: see {log}")
+    train = pd.read_parquet(project / "data" / "03_primary" / "interactions_train.parquet")
+    rejects = pd.read_parquet(project / "data" / "08_reporting" / "ingest_rejects.parquet")
+    digest = int(pd.util.hash_pandas_object(train.astype(str), index=False).sum()) ^ hash(tuple(sorted(rejects["reason"].value_counts().items())))
+    return {"seconds": seconds, "peak_gb": usage.ru_maxrss / 2**20, "train_rows": len(train), "digest": digest}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--baseline", default="988fd99", help="commit of the ingest to compare with (the in-memory pandas ingest)")
+    parser.add_argument("--baseline-max-lines", type=int, default=5_000_000, help="skip the baseline on larger dumps")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/reason4rec_ingest_bench"))
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    baseline, current = checkout(args.baseline, args.workdir), copy_this_tree(args.workdir)
+    print(f"{'lines':>9} {'dump_MB':>8} {'ingest':>10} {'wall_s':>8} {'peak_GB':>8} {'train_rows':>11}")
+    for n_lines in args.lines:
+        dump = args.workdir / f"amazon_{n_lines}.json.gz"
+        if not dump.exists():
+            generate_dump(dump, n_lines)
+        size = dump.stat().st_size / 2**20
+        results = {}
+        for name, project in (("this tree", current), (f"{args.baseline}", baseline)):
+            if project is baseline and n_lines > args.baseline_max_lines:
+                continue
+            results[name] = run_ingest(project, dump, args.workdir / f"{name.replace(' ', '_')}_{n_lines}.log")
+            r = results[name]
+            print(f"{n_lines:>9,} {size:>8.0f} {name:>10} {r['seconds']:>8.1f} {r['peak_gb']:>8.2f} {r['train_rows']:>11,}", flush=True)
+        if len(results) == 2:
+            new, old = results["this tree"], results[args.baseline]
+            print(f"{'':>9} {'':>8} {'ratio':>10} {old['seconds'] / new['seconds']:>7.1f}x {old['peak_gb'] / new['peak_gb']:>7.1f}x"
+                  f" {'same tables' if new['digest'] == old['digest'] else 'TABLES DIFFER'}")
+
+
+if __name__ == "__main__":
+    main()

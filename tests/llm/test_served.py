@@ -1,0 +1,87 @@
+"""The served engine against a server in vLLM's shape that wraps the in-process engine."""
+
+import math
+
+import pytest
+
+from reason4rec.llm.artifacts import BaseModelArtifact
+from reason4rec.llm.engine import Engine, engine_for
+from reason4rec.llm.served import ServedEngine, expected_rating_from_logprobs
+from reason4rec.parameters import Inference
+from tests.llm.vllm_like_server import VLLMLikeServer
+
+PROMPTS = [f"The album is {word}. Rate it." for word in ("awful", "poor", "okay", "good", "superb", "good, mostly")]
+
+
+@pytest.fixture(scope="module")
+def local(tiny_base, predictor, echo):
+    return Engine(tiny_base, {"predictor": predictor[0], "echo": echo})
+
+
+@pytest.fixture
+def server(local):
+    with VLLMLikeServer(local, base_name="tiny") as running:
+        yield running
+
+
+def served_engine(tiny_base, server, predictor, echo, **settings):
+    engine = ServedEngine(tiny_base, Inference(backend="server", base_url=server.base_url, cache_path=None, **settings))
+    engine.load_adapters({"predictor": predictor[0], "echo": echo})
+    return engine
+
+
+def test_served_ratings_equal_in_process_scoring(tiny_base, local, server, predictor, echo):
+    served = served_engine(tiny_base, server, predictor, echo)
+    assert served.score_ratings(PROMPTS, "predictor") == pytest.approx(local.score_ratings(PROMPTS, "predictor"), abs=1e-4)
+    assert served.score_ratings(PROMPTS[:2], None) == pytest.approx(local.score_ratings(PROMPTS[:2], None), abs=1e-4)  # the bare base
+    assert served.missing_digits == 0 and server.requests["predictor"] == len(PROMPTS) and server.requests["tiny"] == 2
+
+
+def test_served_generation_is_identical_at_temperature_zero(tiny_base, local, server, predictor, echo):
+    served = served_engine(tiny_base, server, predictor, echo)
+    prompts = ["Say something.", "Say something else, at more length than the first."]
+    for adapter in ("echo", "predictor"):
+        assert served.generate(prompts, adapter, max_new_tokens=8) == local.generate(prompts, adapter, max_new_tokens=8)
+
+
+def test_answers_are_cached_per_adapter_run_and_retried_through_5xx(tiny_base, server, predictor, echo):
+    served = served_engine(tiny_base, server, predictor, echo, concurrency=2)
+    served._teacher("predictor").retry.backoff_base_s = 0.0
+    server.fail_next = [503, 500]
+    first = served.score_ratings(PROMPTS, "predictor")
+    asked = server.requests["predictor"]
+    assert served.score_ratings(PROMPTS, "predictor") == first and server.requests["predictor"] == asked  # from the cache
+    retrained = type(predictor[0])(predictor[0].config, predictor[0].state_dict, {**predictor[0].metadata, "run": "another-run"})
+    served.load_adapters({"predictor": retrained})
+    served.score_ratings(PROMPTS, "predictor")
+    assert server.requests["predictor"] == 2 * asked  # another run of the adapter is asked again
+
+
+def test_an_adapter_the_server_does_not_serve_is_a_clear_error(tiny_base, server, predictor, echo):
+    served = served_engine(tiny_base, server, predictor, echo, served_names={"predictor": "predictor-v2"})
+    with pytest.raises(RuntimeError, match=r"6 of 6 requests to http://127.0.0.1:\d+/v1 for predictor failed.*predictor-v2` does not exist"):
+        served.score_ratings(PROMPTS, "predictor")
+    with pytest.raises(KeyError, match="no adapter named 'reasoner'"):
+        served.generate(PROMPTS, "reasoner", max_new_tokens=4)
+
+
+def test_missing_digits_are_counted_and_the_expectation_is_over_those_present(tiny_base, server, predictor, echo, caplog):
+    served = served_engine(tiny_base, server, predictor, echo, top_logprobs=2)
+    with caplog.at_level("WARNING", logger="reason4rec.llm.served"):
+        ratings = served.score_ratings(PROMPTS[:1], "predictor")
+    assert 3 <= served.missing_digits <= 4 and "were not among the top 2 tokens" in caplog.text
+    assert 1.0 <= ratings[0] <= 5.0
+    # Five digits present: exactly the softmax expectation; fewer: renormalized among those present.
+    assert expected_rating_from_logprobs([(d, 0.0) for d in range(1, 6)]) == pytest.approx(3.0)
+    assert expected_rating_from_logprobs([(4, math.log(0.3)), (5, math.log(0.1))]) == pytest.approx(4.25)
+
+
+def test_engine_for_picks_the_backend_from_llm_inference(tiny_base, server, predictor):
+    base = BaseModelArtifact("tiny", tiny_base.loading, tiny_base.metadata, model=tiny_base.model, tokenizer=tiny_base.tokenizer)
+    served = engine_for(base, {"predictor": predictor[0]}, {"backend": "server", "base_url": server.base_url, "cache_path": None})
+    assert isinstance(served, ServedEngine) and engine_for(base, {}, {"backend": "server", "base_url": server.base_url, "cache_path": None}) is served
+    assert isinstance(engine_for(base, {"predictor": predictor[0]}, {}), Engine)
+    with pytest.raises(ValueError, match="backend: server needs llm.inference.base_url"):
+        engine_for(base, {}, {"backend": "server"})
+    with pytest.raises(ValueError, match=r"unknown llm.inference setting\(s\) base_ulr"):
+        engine_for(base, {}, {"backend": "server", "base_ulr": "http://x"})
