@@ -86,12 +86,12 @@ def test_a_misspelt_expert_setting_in_yaml_stops_training_and_is_named(tiny_base
 
 def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatch):
     base, paper = context(project, monkeypatch).params, context(project, monkeypatch, env="paper").params
-    named = ("baseline", "max_attempts", "temperature", "chunk_size")
-    assert [paper["distill_reasons"][k] for k in named] == ["review", 11, 1.0, 256]
+    named = ("baseline", "max_attempts", "temperature", "chunk_size", "max_tokens")
+    assert [paper["distill_reasons"][k] for k in named] == ["review", 11, 1.0, 256, 4096]
     assert {k: v for k, v in paper["distill_reasons"].items() if k not in named} == {
         k: v for k, v in base["distill_reasons"].items() if k not in named
     }
-    assert paper["summarize"]["teacher"] == base["summarize"]["teacher"] and paper["evaluate"]["seed"] == base["evaluate"]["seed"]
+    assert paper["summarize"]["teacher"] == {**base["summarize"]["teacher"], "temperature": 0.2, "max_tokens": 4096} and paper["evaluate"]["seed"] == base["evaluate"]["seed"]
     assert paper["train_predictor"]["pairs"] == "accepted" and base["train_predictor"]["pairs"] == "all"
     assert paper["llm"]["experts"]["predictor"]["modules_to_save"] == ["lm_head"]
     assert paper["llm"]["experts"]["reward_model"]["top_layers"] is None and paper["llm"]["experts"]["reward_model"]["learning_rate"] == 3.0e-6
@@ -133,3 +133,7 @@ def test_paper_environment_sets_the_published_training_scripts_values(project, m
         assert expert.top_layers is None and expert.loss_on == "response"
     assert (paper["distill_reasons"]["max_attempts"], paper["distill_reasons"]["temperature"], paper["distill_reasons"]["tau"]) == (11, 1.0, 0.1)
     assert paper["ingest"]["history_pool"] == "train"  # test histories from the training split, as 3_generate_predict_for_test.py builds them
+    summarize = paper["summarize"]  # 1_Summarizer: the teacher summarizes every training review at 0.2; the summarizer writes every summary
+    assert (summarize["teacher_sample_size"], summarize["use_teacher_summaries"], summarize["teacher"]["temperature"]) == (None, False, 0.2)
+    assert (summarize["teacher"]["max_tokens"], summarize["generation"]["max_new_tokens"], paper["reason_generation"]["max_new_tokens"]) == (4096, 1024, 1024)
+    assert paper["distill_reasons"]["max_tokens"] == 4096

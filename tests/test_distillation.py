@@ -84,6 +84,14 @@ def test_forbidden_words_reject_without_scoring():
     assert pd.isna(attempts["r_reason"].iloc[0])
 
 
+def test_a_reason_cut_at_the_token_budget_is_not_judged():
+    def cut_first(requests):  # the first sample of each pair uses all 64 tokens; the next is a good reason
+        return [TeacherAnswer("good but cut", completion_tokens=64) if r.sample_index == 0 else TeacherAnswer("good", completion_tokens=5) for r in requests]
+
+    attempts = distill_reasons(contexts(1), cut_first, fake_score, config(), AttemptJournal(None), DOMAIN)
+    assert attempts["status"].tolist() == ["truncated", "accepted"] and pd.isna(attempts["r_reason"].iloc[0])
+
+
 def test_both_baselines():
     review = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(), AttemptJournal(None), DOMAIN)
     none = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(baseline="none"), AttemptJournal(None), DOMAIN)

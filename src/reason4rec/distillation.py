@@ -144,6 +144,8 @@ def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, jour
             }  # fmt: skip
             if not answer.ok:
                 row["status"] = "teacher_failed"
+            elif answer.cut_at(config.max_tokens):  # a reason cut mid-sentence is not judged: raise distill_reasons.max_tokens
+                row["status"] = "truncated"
             elif reveals_rating(answer.text):
                 row["status"] = "forbidden_word"
             else:

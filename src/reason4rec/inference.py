@@ -3,6 +3,7 @@ the reasoner writes a reason, the predictor scores the rating (logit-weighted)."
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -12,6 +13,8 @@ from reason4rec import contexts as ctx
 from reason4rec.llm.engine import Engine
 from reason4rec.parameters import ReasonGeneration
 from reason4rec.typed_config import typed_block
+
+logger = logging.getLogger(__name__)
 
 
 def generate_reasons(engine: Engine, contexts: pd.DataFrame, adapter: str, domain: str, params: dict[str, Any], batch_size: int) -> pd.DataFrame:
@@ -25,6 +28,9 @@ def generate_reasons(engine: Engine, contexts: pd.DataFrame, adapter: str, domai
         temperature=generation.temperature, batch_size=batch_size, desc="reasoning",
     )  # fmt: skip
     seconds = (time.perf_counter() - began) / max(1, len(contexts))
+    cut = sum(o["truncated"] for o in outputs)
+    if cut:
+        logger.warning("%d of %d reasons were cut at reason_generation.max_new_tokens (%d)", cut, len(outputs), generation.max_new_tokens)
     return pd.DataFrame(
         {
             "user_id": contexts["user_id"].to_numpy(),

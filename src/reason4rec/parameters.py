@@ -61,7 +61,7 @@ class SummaryGeneration:
 @dataclass(frozen=True)
 class Summarize:
     seed: int
-    teacher_sample_size: int  # interactions the teacher summarizes to train the summarizer
+    teacher_sample_size: int | None  # interactions the teacher summarizes to train the summarizer (None: every training one but the check's)
     check_size: int  # more, held out, to check the trained summarizer against the teacher
     teacher: SummaryTeacher
     use_teacher_summaries: bool  # the teacher summarizes every interaction; the summarizer is only checked

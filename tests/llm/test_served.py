@@ -41,7 +41,10 @@ def test_served_generation_is_identical_at_temperature_zero(tiny_base, local, se
     served = served_engine(tiny_base, server, predictor, echo)
     prompts = ["Say something.", "Say something else, at more length than the first."]
     for adapter in ("echo", "predictor"):
-        assert served.generate(prompts, adapter, max_new_tokens=8) == local.generate(prompts, adapter, max_new_tokens=8)
+        ours, theirs = served.generate(prompts, adapter, max_new_tokens=8), local.generate(prompts, adapter, max_new_tokens=8)
+        assert [(o["text"], o["new_tokens"]) for o in ours] == [(o["text"], o["new_tokens"]) for o in theirs]
+    # An answer cut at the token budget is flagged by both.
+    assert [o["truncated"] for o in served.generate(prompts, "echo", max_new_tokens=2)] == [o["truncated"] for o in local.generate(prompts, "echo", max_new_tokens=2)] == [True, True]
 
 
 def test_answers_are_cached_per_adapter_run_and_retried_through_5xx(tiny_base, server, predictor, echo):

@@ -10,38 +10,30 @@ in-process engine on one prompt at a time, unpadded. Only 127.0.0.1.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import torch
 
 from reason4rec.llm.engine import Engine
+from reason4rec.teacher.fake_server import LocalServer
 
 
-class VLLMLikeServer:
+class VLLMLikeServer(LocalServer):
     def __init__(self, engine: Engine, base_name: str):
+        super().__init__()
         self.engine = engine
         self.base_name = base_name
         self.requests: Counter = Counter()  # model name -> requests answered
         self.fail_next: list[int] = []  # HTTP statuses to answer before the next successes
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> VLLMLikeServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def post(self, body: dict, headers) -> tuple[int, dict, dict]:
+        with self._lock:  # one model, adapters switched per request
+            if self.fail_next:
+                return self.fail_next.pop(0), {"error": {"message": "overloaded", "type": "server_error"}}, {}
+            if body["model"] != self.base_name and body["model"] not in self.engine.model.peft_config:
+                return 404, {"error": {"message": f"The model `{body['model']}` does not exist.", "type": "NotFoundError", "code": 404}}, {}
+            self.requests[body["model"]] += 1
+            return 200, self.complete(body), {}
 
     @torch.inference_mode()
     def complete(self, body: dict) -> dict:
@@ -52,8 +44,7 @@ class VLLMLikeServer:
         if body.get("logprobs"):
             with engine._activate(adapter), engine._autocast():
                 logits = engine.model(input_ids=torch.tensor([ids], device=engine.device)).logits[0, -1].float()
-            log_softmax = torch.log_softmax(logits, dim=-1)
-            top = torch.topk(log_softmax, int(body["logprobs"]))
+            top = torch.topk(torch.log_softmax(logits, dim=-1), int(body["logprobs"]))
             tokens = [tokenizer.decode([i]) for i in top.indices.tolist()]
             text, new_tokens = tokens[0], 1
             logprobs = {"tokens": [text], "token_logprobs": [top.values[0].item()], "top_logprobs": [dict(zip(tokens, top.values.tolist()))], "text_offset": [0]}
@@ -65,31 +56,3 @@ class VLLMLikeServer:
             "choices": [{"index": 0, "text": text, "logprobs": logprobs, "finish_reason": "length", "stop_reason": None}],
             "usage": {"prompt_tokens": len(ids), "completion_tokens": new_tokens, "total_tokens": len(ids) + new_tokens},
         }  # fmt: skip
-
-    def _handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server._lock:
-                    status = server.fail_next.pop(0) if server.fail_next else 200
-                    if status == 200:
-                        if body["model"] != server.base_name and body["model"] not in server.engine.model.peft_config:
-                            status, payload = 404, {"error": {"message": f"The model `{body['model']}` does not exist.", "type": "NotFoundError", "code": 404}}
-                        else:
-                            payload = server.complete(body)
-                            server.requests[body["model"]] += 1
-                    else:
-                        payload = {"error": {"message": "overloaded", "type": "server_error"}}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler

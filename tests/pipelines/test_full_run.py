@@ -43,7 +43,7 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     attempts = latest(project, "data/07_model_output/distilled_reasons.parquet")
     pairs = latest(project, "data/05_model_input/reasoner_pairs.parquet")
     assert set(attempts["pair_id"]) == {f"{u}|{i}" for u, i in zip(pairs["user_id"], pairs["item_id"])}
-    assert set(attempts["status"]) <= {"accepted", "rejected_by_reward", "forbidden_word", "teacher_failed"}
+    assert set(attempts["status"]) <= {"accepted", "rejected_by_reward", "forbidden_word", "teacher_failed", "truncated"}
     assert not attempts.loc[attempts["attempt"] == 0, "hinted"].any() and attempts.loc[attempts["attempt"] > 0, "hinted"].all()
     assert attempts.groupby("pair_id").size().max() <= 3
 

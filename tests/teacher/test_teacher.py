@@ -149,3 +149,21 @@ def test_guard_asks_again_with_the_next_sample_index():
     answers, attempts = complete_with_guard(teacher, [TeacherRequest("x"), TeacherRequest("y")], lambda t: prompts.parse_summary(t) is not None, 3, "summarize")
     assert all(prompts.parse_summary(a.text) for a in answers)
     assert attempts["outcome"].tolist() == ["rejected_by_guard", "rejected_by_guard", "accepted", "accepted"]
+
+
+def test_an_answer_cut_at_the_token_budget_is_counted_as_truncated_not_as_a_bad_answer():
+    class Cut:
+        name, model = "cut", "cut-1"
+
+        def identity(self):
+            return {"backend": self.name}
+
+        def call(self, request):  # the first sample of "x" uses its whole budget and stops mid-summary
+            if request.prompt == "x" and request.sample_index == 0:
+                return "Positive Aspects: Melody", 1, request.max_tokens
+            return prompts.format_summary(["Melody"], [], ["Melody"]) if request.prompt == "x" else "no fields here", 1, 3
+
+    teacher = Teacher(Cut(), AnswerCache(None))
+    answers, attempts = complete_with_guard(teacher, [TeacherRequest("x", max_tokens=8), TeacherRequest("y", max_tokens=8)], lambda t: prompts.parse_summary(t) is not None, 2, "summarize")
+    assert attempts["outcome"].tolist() == ["truncated", "rejected_by_guard", "accepted", "rejected_by_guard"]
+    assert answers[0].ok and not answers[1].ok

@@ -87,23 +87,11 @@ class Engine:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
-    def generate(
-        self,
-        prompts: Sequence[str],
-        adapter: str | None,
-        max_new_tokens: int,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        batch_size: int = 16,
-        seed: int = 0,
-        desc: str = "generating",
-    ) -> list[dict[str, Any]]:
-        """Batched chat completion, left-padded, greedy at temperature 0.
-
-        Returns, in order, ``{"text", "new_tokens"}`` per prompt.
-        """
+    def generate(self, prompts: Sequence[str], adapter: str | None, **settings: Any) -> list[dict[str, Any]]:
+        """Batched chat completion of ``prompts`` (each put in the chat template);
+        ``settings`` are ``generate_encoded``'s. Returns, in order, ``{"text", "new_tokens", "truncated"}``."""
         encoded = [self.tokenizer(chat_prompt(self.tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
-        return self.generate_encoded(encoded, adapter, max_new_tokens, temperature, top_p, batch_size, seed, desc)
+        return self.generate_encoded(encoded, adapter, **settings)
 
     @torch.inference_mode()
     def generate_encoded(
@@ -117,7 +105,11 @@ class Engine:
         seed: int = 0,
         desc: str = "generating",
     ) -> list[dict[str, Any]]:
-        """``generate`` on token ids already in the chat template (what a server receives)."""
+        """Batched generation from token ids already in the chat template (what a
+        server receives), left-padded, greedy at temperature 0, stopping at end of turn.
+
+        Returns, in order, ``{"text", "new_tokens", "truncated"}`` per prompt.
+        """
         torch.manual_seed(seed)
         results: list[dict[str, Any]] = [{} for _ in encoded]
         with self._activate(adapter), self._autocast():
@@ -135,7 +127,11 @@ class Engine:
                 )
                 for index, row in zip(batch, output[:, ids.shape[1] :].tolist()):
                     end = next((i for i, t in enumerate(row) if t in self.stop_ids), len(row))
-                    results[index] = {"text": self.tokenizer.decode(row[:end], skip_special_tokens=True).strip(), "new_tokens": min(end + 1, len(row))}
+                    results[index] = {
+                        "text": self.tokenizer.decode(row[:end], skip_special_tokens=True).strip(),
+                        "new_tokens": min(end + 1, len(row)),
+                        "truncated": end == len(row),  # no end of turn within max_new_tokens
+                    }
         return results
 
     @torch.inference_mode()

@@ -91,13 +91,16 @@ class ServedEngine:
         seed: int = 0,
         desc: str = "generating",
     ) -> list[dict[str, Any]]:
-        """``{"text", "new_tokens"}`` per prompt, in order (``batch_size`` is the server's
+        """``{"text", "new_tokens", "truncated"}`` per prompt, in order (``batch_size`` is the server's
         business: requests run ``concurrency`` at a time). Sampled prompts are told
         apart by ``seed`` in the cache key, so a rerun gets the same samples."""
         if top_p != 1.0:
             raise ValueError("the served engine samples with the server's top_p: leave top_p at 1.0")
         requests = [TeacherRequest(chat_prompt(self.tokenizer, p), temperature, max_new_tokens, sample_index=seed) for p in prompts]
-        return [{"text": a.text.strip(), "new_tokens": a.completion_tokens} for a in self._complete(requests, adapter, desc)]  # type: ignore[union-attr]
+        return [
+            {"text": a.text.strip(), "new_tokens": a.completion_tokens, "truncated": a.cut_at(max_new_tokens)}  # type: ignore[union-attr]
+            for a in self._complete(requests, adapter, desc)
+        ]
 
     def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int = 16, desc: str = "scoring") -> list[float]:
         """Logit-weighted rating decoding from the first answer token's top log-probabilities."""

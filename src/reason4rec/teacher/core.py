@@ -61,6 +61,11 @@ class TeacherAnswer:
     def ok(self) -> bool:
         return self.text is not None
 
+    def cut_at(self, max_tokens: int) -> bool:
+        """Whether the answer used its whole token budget: it was most likely cut short
+        (the usage the server reports; OpenAI's ``finish_reason: length``)."""
+        return self.ok and self.completion_tokens >= max_tokens
+
 
 class RetryableError(Exception):
     """A failure worth retrying (429, 5xx, timeout, connection); ``retry_after`` in seconds if the server said."""
@@ -208,7 +213,8 @@ def complete_with_guard(
 
     Returns the accepted answers (a failed or never-accepted one has ``text=None``
     and its last ``error``) and one row per attempt: request index, attempt,
-    outcome (``accepted``, ``rejected_by_guard``, ``failed``) and error.
+    outcome (``accepted``; ``truncated``: refused and cut at ``max_tokens``, a budget
+    too small rather than a bad answer; ``rejected_by_guard``; ``failed``) and error.
     """
     final: list[TeacherAnswer | None] = [None] * len(requests)
     attempts = []
@@ -227,7 +233,7 @@ def complete_with_guard(
                 outcome = "accepted"
                 final[index] = answer
             else:
-                outcome = "rejected_by_guard"
+                outcome = "truncated" if answer.cut_at(requests[index].max_tokens) else "rejected_by_guard"
                 final[index] = TeacherAnswer(None, error="no answer passed the output guard", cached=answer.cached)
                 still_open.append(index)
             attempts.append({"request": index, "attempt": attempt, "outcome": outcome, "error": answer.error})

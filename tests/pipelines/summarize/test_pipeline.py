@@ -44,6 +44,7 @@ def test_pipeline_distills_the_summarizer_and_summarizes_every_interaction_with_
     assert out["summarizer_adapter"].metadata["training_examples"] == 12
     summaries = out["summaries"]
     assert len(summaries) == len(pool) and (summaries["source"] == "summarizer").all()
+    assert not (summaries["truncated"] & summaries["parsed"]).any()  # only an answer that does not parse counts as cut short
     check = out["summarizer_check"]
     assert list(check["field"]) == ["positive", "negative", "preferences"] and (check["rows"] == 4).all()
     # Each pair's context: the pair itself, and histories that read the summaries just written.

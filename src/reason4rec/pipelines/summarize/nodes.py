@@ -16,26 +16,30 @@ from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_COLUMNS = ["user_id", "item_id", "positive", "negative", "preferences", "summary_text", "parsed", "source"]
+SUMMARY_COLUMNS = ["user_id", "item_id", "positive", "negative", "preferences", "summary_text", "parsed", "truncated", "source"]
 
 
 def request_teacher_summaries(
     interactions_train: pd.DataFrame, teacher: Teacher, domain: str, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Teacher summaries for a fixed-seed sample of training interactions:
-    ``teacher_sample_size`` to train the summarizer on (``split`` = ``train``),
-    then ``check_size`` held out to check it against (``split`` = ``check``).
+    ``teacher_sample_size`` to train the summarizer on (``split`` = ``train``;
+    ``null``: every training interaction but the held-out ones, as the published
+    scripts do), then ``check_size`` held out to check it against (``split`` = ``check``).
 
     An answer that does not parse into the three fields is a rejected attempt
     (asked again up to ``teacher.max_attempts``), never a stored summary.
     """
     config = typed_block(Summarize, params, "summarize")
-    wanted = config.teacher_sample_size + config.check_size
-    sample = interactions_train.sample(min(wanted, len(interactions_train)), random_state=config.seed)
+    for_training = len(interactions_train) - config.check_size if config.teacher_sample_size is None else config.teacher_sample_size
+    sample = interactions_train.sample(min(for_training + config.check_size, len(interactions_train)), random_state=config.seed)
     summaries, attempts = _teacher_summaries(sample, teacher, domain, config.teacher, stage="summarize")
-    summaries["split"] = ["train" if position < config.teacher_sample_size else "check" for position in range(len(summaries))]
-    rejected = int((attempts["outcome"] == "rejected_by_guard").sum())
-    logger.info("teacher summaries: %d stored, %d attempts rejected by the format guard, %d failed", summaries["parsed"].sum(), rejected, int((attempts["outcome"] == "failed").sum()))
+    summaries["split"] = ["train" if position < for_training else "check" for position in range(len(summaries))]
+    outcomes = attempts["outcome"].value_counts()
+    logger.info(
+        "teacher summaries: %d stored; attempts rejected by the format guard %d, cut at summarize.teacher.max_tokens %d, failed %d",
+        summaries["parsed"].sum(), outcomes.get("rejected_by_guard", 0), outcomes.get("truncated", 0), outcomes.get("failed", 0),
+    )  # fmt: skip
     return summaries[summaries["parsed"]].reset_index(drop=True), teacher.usage_table()
 
 
@@ -45,12 +49,15 @@ def _teacher_summaries(interactions: pd.DataFrame, teacher: Teacher, domain: str
         for r in interactions.itertuples()
     ]
     answers, attempts = complete_with_guard(teacher, requests, lambda text: prompts.parse_summary(text) is not None, asked.max_attempts, stage)
-    return _summary_table(interactions, [a.text for a in answers], source="teacher"), attempts
+    truncated = attempts.sort_values("attempt").groupby("request")["outcome"].last() == "truncated"
+    return _summary_table(interactions, [a.text for a in answers], truncated.reindex(range(len(requests)), fill_value=False).tolist(), "teacher"), attempts
 
 
-def _summary_table(interactions: pd.DataFrame, texts: list[str | None], source: str) -> pd.DataFrame:
+def _summary_table(interactions: pd.DataFrame, texts: list[str | None], truncated: list[bool], source: str) -> pd.DataFrame:
+    """One row per interaction; an answer that does not parse keeps ``None`` fields,
+    and ``truncated`` says whether it was cut at the token budget."""
     rows = []
-    for (user_id, item_id), text in zip(interactions[["user_id", "item_id"]].itertuples(index=False), texts):
+    for (user_id, item_id), text, cut in zip(interactions[["user_id", "item_id"]].itertuples(index=False), texts, truncated):
         fields = prompts.parse_summary(text or "")
         rows.append(
             {
@@ -59,6 +66,7 @@ def _summary_table(interactions: pd.DataFrame, texts: list[str | None], source: 
                 **(fields or {"positive": prompts.NONE_MARK, "negative": prompts.NONE_MARK, "preferences": prompts.NONE_MARK}),
                 "summary_text": text or "",
                 "parsed": fields is not None,
+                "truncated": fields is None and cut,
                 "source": source,
             }
         )
@@ -105,7 +113,10 @@ def summarize_interactions(
         summaries = _summarizer_table(history_pool, base_model, summarizer_adapter, domain, config.generation, batch_size, inference)
     unparsed = int((~summaries["parsed"]).sum())
     if unparsed:
-        logger.warning("%d of %d summaries do not parse into the three fields; their fields are 'None'", unparsed, len(summaries))
+        logger.warning(
+            "%d of %d summaries do not parse into the three fields (%d of them cut at the token budget: raise summarize.generation.max_new_tokens "
+            "or summarize.teacher.max_tokens); their fields are 'None'", unparsed, len(summaries), int(summaries["truncated"].sum()),
+        )  # fmt: skip
     return summaries
 
 
@@ -121,7 +132,7 @@ def _summarizer_table(
     engine = engine_for(base_model, {"summarizer": adapter}, inference)
     summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions.itertuples()]
     outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation.max_new_tokens, batch_size=batch_size, desc="summarizing")
-    return _summary_table(interactions, [o["text"] for o in outputs], source="summarizer")
+    return _summary_table(interactions, [o["text"] for o in outputs], [o["truncated"] for o in outputs], "summarizer")
 
 
 def check_summarizer(
