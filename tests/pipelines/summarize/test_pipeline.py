@@ -1,9 +1,11 @@
+import pandas as pd
 import pytest
 
 from reason4rec import contexts as ctx
+from reason4rec import prompts
 from reason4rec.data.synthetic import generate_review_world
 from reason4rec.pipelines.summarize import create_pipeline
-from reason4rec.pipelines.summarize.nodes import request_teacher_summaries
+from reason4rec.pipelines.summarize.nodes import _summary_table, request_teacher_summaries
 from reason4rec.teacher import Teacher
 from reason4rec.teacher.cache import AnswerCache
 from reason4rec.teacher.rules import RulesBackend
@@ -44,7 +46,6 @@ def test_pipeline_distills_the_summarizer_and_summarizes_every_interaction_with_
     assert out["summarizer_adapter"].metadata["training_examples"] == 12
     summaries = out["summaries"]
     assert len(summaries) == len(pool) and (summaries["source"] == "summarizer").all()
-    assert not (summaries["truncated"] & summaries["parsed"]).any()  # only an answer that does not parse counts as cut short
     check = out["summarizer_check"]
     assert list(check["field"]) == ["positive", "negative", "preferences"] and (check["rows"] == 4).all()
     # Each pair's context: the pair itself, and histories that read the summaries just written.
@@ -69,3 +70,11 @@ def test_a_misspelt_summarize_setting_is_named_with_its_path():
     teacher = Teacher(RulesBackend(), AnswerCache(None), concurrency=2)
     with pytest.raises(ValueError, match=r"unknown summarize.teacher setting\(s\) max_atempts"):
         request_teacher_summaries(world, teacher, "Digital Music", {**SUMMARIZE, "teacher": {"temperature": 0.0, "max_tokens": 128, "max_atempts": 2}})
+
+
+def test_an_unparsed_summary_cut_at_its_budget_is_marked_truncated():
+    pairs = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["i1", "i2", "i3"]})
+    whole = prompts.format_summary(["Melody"], [], ["Melody"])
+    table = _summary_table(pairs, ["Positive Aspects: Mel", "no fields", whole], [True, False, True], "summarizer")
+    assert table["parsed"].tolist() == [False, False, True]
+    assert table["truncated"].tolist() == [True, False, False]  # a complete summary that used its whole budget is not cut
