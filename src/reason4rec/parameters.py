@@ -224,7 +224,7 @@ class Inference:
     concurrency: int = 16
     timeout_s: float = 300.0
     top_logprobs: int = 20  # vLLM's default --max-logprobs; enough for the five digits to be among them
-    cache_path: str | None = "data/02_intermediate/inference_cache.sqlite"  # answers kept across runs (null: in memory)
+    cache_path: str | None = None  # answers kept across runs (conf/base: data/02_intermediate/inference_cache.sqlite); None: in memory
 
     def __post_init__(self):
         one_of("llm.inference.backend", self.backend, ("local", "server"))

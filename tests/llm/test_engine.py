@@ -142,3 +142,36 @@ def test_rating_only_labels_just_the_digit(tiny_base):
     assert tokenizer.decode(example["input_ids"][: labelled[0][0]]).endswith(RATING_PREFIX)
     with pytest.raises(ValueError, match="rating_only needs a response"):
         encode_sft_example(tokenizer, "Say something.", "Melody melody.", max_length=128, rating_only=True)
+
+
+def test_answers_are_computed_once_per_adapter_run_and_kept_across_engines(tiny_base, predictor, echo, tmp_path):
+    from reason4rec.teacher.cache import AnswerCache
+
+    path = tmp_path / "inference.sqlite"
+    prompts = ["The album is superb. Rate it.", "The album is awful. Rate it.", "Say something."]
+    engine = Engine(tiny_base, {"predictor": predictor[0], "echo": echo}, cache=AnswerCache(path))
+    forwards = []
+    engine.model.register_forward_hook(lambda *_: forwards.append(1))
+    ratings = engine.score_ratings(prompts, "predictor")
+    greedy = engine.generate(prompts, "predictor", max_new_tokens=6)
+    computed = len(forwards)
+    assert engine.score_ratings(prompts[::-1], "predictor") == ratings[::-1] and engine.generate(prompts, "predictor", max_new_tokens=6) == greedy
+    assert len(forwards) == computed  # all from the cache
+    engine.score_ratings(prompts, "echo")
+    engine.generate(prompts, "predictor", max_new_tokens=7)  # another length is another answer
+    engine.generate(prompts, "predictor", max_new_tokens=6, temperature=0.9)  # samples are never kept
+    assert len(forwards) > computed
+    # A new engine on the same file (a rerun) computes nothing it has already answered...
+    rerun = Engine(tiny_base, {"predictor": predictor[0]}, cache=AnswerCache(path))
+    rerun.model.register_forward_hook(lambda *_: forwards.append(1))
+    before = len(forwards)
+    assert rerun.score_ratings(prompts, "predictor") == ratings and len(forwards) == before
+    # ...but an adapter of another training run, or one without a run id, is asked again.
+    retrained = type(predictor[0])(predictor[0].config, predictor[0].state_dict, {**predictor[0].metadata, "run": "predictor-other"})
+    rerun.load_adapters({"predictor": retrained})
+    assert rerun.score_ratings(prompts, "predictor") == pytest.approx(ratings) and len(forwards) > before
+    before = len(forwards)
+    rerun.load_adapters({"predictor": type(predictor[0])(predictor[0].config, predictor[0].state_dict, {})})
+    rerun.score_ratings(prompts, "predictor")
+    rerun.score_ratings(prompts, "predictor")
+    assert len(forwards) == before + 2

@@ -4,10 +4,20 @@ with named LoRA adapters switched per call.
 :func:`engine_for` gives the one engine of a base artifact in this process, so
 every inference node of a ``kedro run`` shares one loaded base and only adds
 its adapters to it.
+
+Its answers (ratings, and greedy generations) are kept in
+``llm.inference.cache_path``, keyed by the adapter's run (a fingerprint of its
+base, hyperparameters and training data) and the prompt: a prompt asked twice
+is computed once. That makes a rerun after a crash skip finished work, and
+Algorithm 1 free where it asks the same thing again: the reward check's "Without
+Reason" prompts are distillation's baselines, and a deterministic teacher's
+repeated hinted candidate is scored once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Sequence
@@ -23,6 +33,7 @@ from reason4rec.llm.base import load_model, use_bf16
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
 from reason4rec.llm.served import ServedEngine
 from reason4rec.parameters import Inference
+from reason4rec.teacher.cache import AnswerCache
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
@@ -37,7 +48,7 @@ def engine_for(base: BaseModelArtifact, adapters: dict[str, AdapterArtifact], in
     """
     config = typed_block(Inference, inference or {}, "llm.inference")
     if base.engine is None or base.engine.inference != config:
-        base.engine = Engine(base) if config.backend == "local" else ServedEngine(base, config)
+        base.engine = Engine(base, cache=AnswerCache(config.cache_path)) if config.backend == "local" else ServedEngine(base, config)
         base.engine.inference = config
     base.engine.load_adapters(adapters)
     return base.engine
@@ -46,13 +57,18 @@ def engine_for(base: BaseModelArtifact, adapters: dict[str, AdapterArtifact], in
 class Engine:
     """One loaded base model with any number of named adapters, switched per call.
 
-    ``adapter=None`` runs the bare base model.
+    ``adapter=None`` runs the bare base model. With a ``cache``, ratings and
+    greedy generations are looked up there first and stored once computed; an
+    adapter without a run id in its metadata is never cached.
     """
 
     inference = Inference()  # the llm.inference block it was built for (engine_for)
 
-    def __init__(self, base: BaseModelArtifact, adapters: dict[str, AdapterArtifact] | None = None):
+    def __init__(self, base: BaseModelArtifact, adapters: dict[str, AdapterArtifact] | None = None, cache: AnswerCache | None = None):
         self.model, self.tokenizer = load_model(base)
+        self.cache = cache
+        # What an answer depends on besides the prompt: the base and how it is loaded, then the adapter's run.
+        self.identities: dict[str | None, str | None] = {None: json.dumps([base.name, base.metadata.get("build_id"), base.loading], sort_keys=True, default=str)}
         self.model.eval()
         self.device = next(self.model.parameters()).device
         self.bf16 = use_bf16(base.loading.get("bf16", "auto"))
@@ -73,6 +89,8 @@ class Engine:
                 self.model.delete_adapter(name)
                 self.model.add_adapter(name, adapter.config)
             set_peft_model_state_dict(self.model, adapter.state_dict, adapter_name=name)
+            run = adapter.metadata.get("run")
+            self.identities[name] = None if run is None else f"{self.identities[None]} {run}"
             logger.info("Adapter %s loaded (%s)", name, adapter.metadata.get("run", "no run id"))
         self.model.eval()
 
@@ -111,9 +129,12 @@ class Engine:
         Returns, in order, ``{"text", "new_tokens", "truncated"}`` per prompt.
         """
         torch.manual_seed(seed)
-        results: list[dict[str, Any]] = [{} for _ in encoded]
+        results: list[dict[str, Any] | None] = [None] * len(encoded)
+        # Sampled generations depend on the batch they were drawn in: only greedy ones are kept.
+        keys = self._keys(adapter, "generate", [list(e) for e in encoded], max_new_tokens) if temperature == 0 else [None] * len(encoded)
+        todo = self._recall(keys, results)
         with self._activate(adapter), self._autocast():
-            for batch in _progress(length_sorted_batches(encoded, batch_size), desc):
+            for batch in _progress([[todo[i] for i in b] for b in length_sorted_batches([encoded[i] for i in todo], batch_size)], desc):
                 ids, mask = pad_left([encoded[i] for i in batch], self.tokenizer.pad_token_id)
                 output = self.model.generate(
                     input_ids=ids.to(self.device),
@@ -132,7 +153,8 @@ class Engine:
                         "new_tokens": min(end + 1, len(row)),
                         "truncated": end == len(row),  # no end of turn within max_new_tokens
                     }
-        return results
+                    self._keep(keys[index], results[index])
+        return results  # type: ignore[return-value]
 
     @torch.inference_mode()
     def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int = 16, desc: str = "scoring") -> list[float]:
@@ -145,9 +167,11 @@ class Engine:
         prefix = self.tokenizer(RATING_PREFIX, add_special_tokens=False)["input_ids"]
         encoded = [self.tokenizer(chat_prompt(self.tokenizer, p), add_special_tokens=False)["input_ids"] + prefix for p in prompts]
         values = torch.arange(1, 6, dtype=torch.float32)
-        ratings = [math.nan] * len(prompts)
+        ratings: list[Any] = [math.nan] * len(prompts)
+        keys = self._keys(adapter, "rating", list(prompts))
+        todo = self._recall(keys, ratings)
         with self._activate(adapter), self._autocast():
-            for batch in _progress(length_sorted_batches(encoded, batch_size), desc):
+            for batch in _progress([[todo[i] for i in b] for b in length_sorted_batches([encoded[i] for i in todo], batch_size)], desc):
                 ids, mask = pad_left([encoded[i] for i in batch], self.tokenizer.pad_token_id)
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
                 logits = self.model(
@@ -158,7 +182,32 @@ class Engine:
                 ).logits[:, -1, :]
                 for index, rating in zip(batch, expected_rating(logits.float().cpu(), self.rating_ids, values).tolist()):
                     ratings[index] = rating
+                    self._keep(keys[index], rating)
         return ratings
+
+    def _keys(self, adapter: str | None, kind: str, prompts: Sequence[Any], *settings: Any) -> list[str | None]:
+        identity = self.identities.get(adapter)
+        if self.cache is None or identity is None:
+            return [None] * len(prompts)
+        head = json.dumps([kind, identity, *settings], default=str)
+        return [hashlib.sha256(f"{head} {json.dumps(p)}".encode()).hexdigest() for p in prompts]
+
+    def _recall(self, keys: list[str | None], answers: list[Any]) -> list[int]:
+        """Fill ``answers`` from the cache; return the indices still to compute."""
+        todo = []
+        for index, key in enumerate(keys):
+            found = self.cache.get(key) if key is not None else None  # type: ignore[union-attr]
+            if found is None:
+                todo.append(index)
+            else:
+                answers[index] = json.loads(found[0])
+        if len(todo) < len(keys):
+            logger.info("%d of %d answers from the inference cache", len(keys) - len(todo), len(keys))
+        return todo
+
+    def _keep(self, key: str | None, answer: Any) -> None:
+        if key is not None:
+            self.cache.put(key, json.dumps(answer), 0, 0, "local")  # type: ignore[union-attr]
 
 
 def _shape(config: Any) -> dict[str, Any]:
