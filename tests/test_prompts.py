@@ -69,11 +69,15 @@ def test_predictor_prompt_golden_and_without_reason():
     )
 
 
-def test_summarizer_prompt_carries_the_domain_and_the_example():
-    text = prompts.summarizer_prompt("Book", "Dune", 5.0, "Loved it.")
-    assert text.startswith("Task: Summarize the reasons behind the given rating of a Book based on the customer review.")
-    assert "Book: Dune\nRating: 5.0\nReview: Loved it." in text
-    assert "Positive Aspects: Catchy Melody, Unique Instrumentation" in text
+def test_summarizer_prompt_is_the_published_one():
+    """Built as 1_Summarizer/2_construct_summarizer_train_data.py builds it (Peter-Fy/Reason4Rec d7738c8)."""
+    published = PUBLISHED_SUMMARIZER.replace("@@@class###", "Book")
+    published = published.replace("@@@title###", "Dune").replace("@@@review###", "Loved it.").replace("@@@rating###", str(5.0))
+    assert prompts.summarizer_prompt("Book", "Dune", 5.0, "Loved it.") == published
+    # The rules teacher reads the review being summarized, not the example's.
+    from reason4rec.teacher.rules import _field
+
+    assert _field(published, "Review") == "Loved it."
 
 
 def test_parse_summary_tolerates_markdown_and_rejects_missing_fields():
@@ -101,3 +105,22 @@ def test_a_rating_stated_in_any_common_form_is_rejected(reason):
 @pytest.mark.parametrize("reason", ["Track 4 is the highlight.", "The 5 songs on side two flow well.", "Four tracks stand out.", "The 3 ballads are slow."])
 def test_a_number_that_is_not_a_rating_passes(reason):
     assert not prompts.reveals_rating(reason)
+
+
+PUBLISHED_SUMMARIZER = """Task: Summarize the reasons behind the given rating of a @@@class### based on the customer review.
+@@@class###: @@@title###
+Rating: @@@rating###
+Review: @@@review###
+
+Analyze the above customer review for the @@@class### '@@@title###' and summarize the reasons behind the given rating of @@@rating###. Please consider the positive and negative aspects mentioned in the review and provide the keywords of reasons and user preference elements.
+
+[Example]
+Product: Wireless Bluetooth Headphones
+Review: I absolutely love these wireless Bluetooth headphones. They are incredibly lightweight and comfortable to wear, with a long battery life. The sound quality is clear, with deep bass and crisp highs. However, the charging case is prone to scratches, and sometimes the connection is unstable. Overall, I'm very satisfied; they are worth the price.
+Output:
+Positive Aspects: Comfortable, Lightweight, Long Battery Life, Clear Sound, Deep Bass, Crisp Highs
+Negative Aspects: Scratch-Prone Case, Unstable Connection
+User Preference Elements: Durability, Aesthetic Appeal, Reliability, Value for Money
+
+Give your reply following the example output format. Directly give Positive Aspects, Negative Aspects, and User Preference Elements without other content.
+"""

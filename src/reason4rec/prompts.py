@@ -17,18 +17,25 @@ from dataclasses import dataclass
 SUMMARY_FIELDS = ("Positive Aspects", "Negative Aspects", "User Preference Elements")
 NONE_MARK = "None"
 
+# The published summarizer prompt (1_Summarizer/2_construct_summarizer_train_data.py),
+# word for word: its worked example is the wireless headphones review whatever the domain.
 SUMMARIZER_TEMPLATE = """Task: Summarize the reasons behind the given rating of a {domain} based on the customer review.
-
 {domain}: {title}
 Rating: {rating}
 Review: {review}
 
-Analyze the above customer review for the {domain} "{title}" and summarize the reasons behind the given rating of {rating}. Please consider the positive and negative aspects mentioned in the review and provide the keywords of reasons and user preference elements.
+Analyze the above customer review for the {domain} '{title}' and summarize the reasons behind the given rating of {rating}. Please consider the positive and negative aspects mentioned in the review and provide the keywords of reasons and user preference elements.
 
-Answer in exactly three lines, as in this example:
-Positive Aspects: Catchy Melody, Unique Instrumentation
-Negative Aspects: Repetitive Lyrics, Overuse of Autotune
-User Preference Elements: Harmony, Emotional Resonance"""
+[Example]
+Product: Wireless Bluetooth Headphones
+Review: I absolutely love these wireless Bluetooth headphones. They are incredibly lightweight and comfortable to wear, with a long battery life. The sound quality is clear, with deep bass and crisp highs. However, the charging case is prone to scratches, and sometimes the connection is unstable. Overall, I'm very satisfied; they are worth the price.
+Output:
+Positive Aspects: Comfortable, Lightweight, Long Battery Life, Clear Sound, Deep Bass, Crisp Highs
+Negative Aspects: Scratch-Prone Case, Unstable Connection
+User Preference Elements: Durability, Aesthetic Appeal, Reliability, Value for Money
+
+Give your reply following the example output format. Directly give Positive Aspects, Negative Aspects, and User Preference Elements without other content.
+"""
 
 USER_HISTORY_HEADER = "### User Review History ###"
 ITEM_HISTORY_HEADER = "### Item Review History by Other Users ###"
