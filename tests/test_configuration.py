@@ -137,3 +137,20 @@ def test_paper_environment_sets_the_published_training_scripts_values(project, m
     assert (summarize["teacher_sample_size"], summarize["use_teacher_summaries"], summarize["teacher"]["temperature"]) == (None, False, 0.2)
     assert (summarize["teacher"]["max_tokens"], summarize["generation"]["max_new_tokens"], paper["reason_generation"]["max_new_tokens"]) == (4096, 1024, 1024)
     assert paper["distill_reasons"]["max_tokens"] == 4096
+
+
+@pytest.mark.parametrize(
+    "preset, source, domain, window, tau",
+    [("music", "amazon", "Digital Music", None, 0.1), ("books", "amazon", "Book", 60, 0.2), ("yelp", "yelp", "business", 182, 0.04)],
+)
+def test_dataset_presets_are_run_configurations_of_the_paper_environment(project, monkeypatch, preset, source, domain, window, tau):
+    """``kedro run --config conf/presets/<name>.yml``: parsed by Kedro's own ``run`` command."""
+    from kedro.framework.cli.project import run
+
+    options = run.make_context("run", ["--config", str(PROJECT_ROOT / "conf" / "presets" / f"{preset}.yml")]).params
+    assert options["env"] == "paper"
+    loaded = context(project, monkeypatch, env=options["env"], **options["params"])
+    reviews = loaded.catalog.get("raw_reviews")
+    assert reviews._source == source and reviews._reviews_path.startswith("data/01_raw/")
+    assert (loaded.params["domain"], loaded.params["ingest"]["time_window_days"], loaded.params["distill_reasons"]["tau"]) == (domain, window, tau)
+    assert loaded.params["llm"]["base"]["base_model"] == "meta-llama/Meta-Llama-3-8B-Instruct"

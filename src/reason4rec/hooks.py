@@ -43,7 +43,9 @@ class CheckConfiguration:
         if not runtime:
             return
         loader = context.config_loader
-        plain = OmegaConfigLoader(conf_source=loader.conf_source, env=loader.env, base_env=loader.base_env, default_run_env=loader.default_run_env)
+        plain = OmegaConfigLoader(
+            conf_source=loader.conf_source, env=loader.env, base_env=loader.base_env, default_run_env=loader.default_run_env, merge_strategy=loader.merge_strategy
+        )
         known = set(_flat_keys(plain["parameters"], leaves_only=False))
         catalog_text = "\n".join(path.read_text() for path in sorted(context.project_path.joinpath(loader.conf_source).glob("*/catalog*.yml")))
         catalog_keys = set(_CATALOG_RUNTIME_KEY.findall(catalog_text))

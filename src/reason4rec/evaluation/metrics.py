@@ -15,9 +15,12 @@ def rmse(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def pearson(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Correlation with the true rating; NaN for a constant prediction (it ranks nothing)."""
+    """Correlation with the true rating; NaN for a constant prediction (it ranks nothing).
+
+    Constant means all equal (``np.ptp``): the standard deviation of a repeated
+    non-representable float such as a global mean is rounding noise, not zero."""
     truth, predicted = np.asarray(truth, float), np.asarray(predicted, float)
-    if truth.std() == 0 or predicted.std() == 0:
+    if np.ptp(truth) == 0 or np.ptp(predicted) == 0:
         return float("nan")
     return float(np.corrcoef(truth, predicted)[0, 1])
 

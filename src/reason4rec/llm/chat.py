@@ -13,6 +13,12 @@ def chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
     return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
 
 
+def end_of_turn_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The tokens that end an answer: eos, plus Llama-3's ``<|eot_id|>`` where the vocabulary has it."""
+    vocabulary = tokenizer.get_vocab()
+    return sorted({tokenizer.eos_token_id, *([vocabulary["<|eot_id|>"]] if "<|eot_id|>" in vocabulary else [])})
+
+
 def rating_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Token ids of "1".."5" as they follow the rating prefix; each must be one token."""
     prefix = tokenizer(RATING_PREFIX, add_special_tokens=False)["input_ids"]

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.base import load_model, use_bf16
-from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
+from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, end_of_turn_ids, rating_token_ids
 from reason4rec.llm.served import ServedEngine
 from reason4rec.parameters import Inference
 from reason4rec.teacher.cache import AnswerCache
@@ -72,9 +72,7 @@ class Engine:
         self.model.eval()
         self.device = next(self.model.parameters()).device
         self.bf16 = use_bf16(base.loading.get("bf16", "auto"))
-        # End of turn: the eos token, plus Llama-3's <|eot_id|> where the vocabulary has it.
-        vocabulary = self.tokenizer.get_vocab()
-        self.stop_ids = sorted({self.tokenizer.eos_token_id, *([vocabulary["<|eot_id|>"]] if "<|eot_id|>" in vocabulary else [])})
+        self.stop_ids = end_of_turn_ids(self.tokenizer)
         self.rating_ids = rating_token_ids(self.tokenizer)
         self.load_adapters(adapters or {})
 

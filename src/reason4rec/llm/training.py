@@ -17,7 +17,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.base import load_model, use_bf16
-from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
+from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, end_of_turn_ids, rating_token_ids
 from reason4rec.parameters import ExpertConfig, TrainingConfig
 from reason4rec.typed_config import typed_block
 
@@ -44,6 +44,7 @@ def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response
         raise ValueError("the chat template does not write the answer after the generation prompt; response-only masking needs it to")
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
     response_ids = tokenizer(full_text[len(prompt_text) :], add_special_tokens=False)["input_ids"]
+    response_ids = response_ids[: _turn_end(tokenizer, response_ids)]
     if len(response_ids) >= max_length:
         raise ValueError(f"response of {len(response_ids)} tokens does not fit max_length={max_length}")
     prompt_ids = prompt_ids[-(max_length - len(response_ids)) :]
@@ -55,6 +56,17 @@ def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response
         labels = [-100] * len(response_ids)
         labels[len(prefix)] = response_ids[len(prefix)]
     return {"input_ids": prompt_ids + response_ids, "labels": [-100] * len(prompt_ids) + labels}
+
+
+def _turn_end(tokenizer: PreTrainedTokenizerBase, response_ids: list[int]) -> int:
+    """Where the answer's turn ends: after its first end-of-turn token and the
+    whitespace the template puts after it. Some templates (Llama-3-Instruct's
+    first release) write another assistant header there; that is not the answer."""
+    stops = end_of_turn_ids(tokenizer)
+    end = next((i + 1 for i, t in enumerate(response_ids) if t in stops), len(response_ids))
+    while end < len(response_ids) and not tokenizer.decode(response_ids[end : end + 1]).strip():
+        end += 1
+    return end
 
 
 def encode_text(tokenizer: PreTrainedTokenizerBase, text: str, max_length: int) -> dict[str, list[int]]:
