@@ -110,6 +110,7 @@ class Evaluate:
     seed: int
     report_examples: int
     test_rows: int | None = None  # a fixed-seed sample of the test split (None: all)
+    gptscore_judge: str | None = None  # the model that scores reasons (GPTScore); None: the teacher's model
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ The user's own review of it:
 The explanation, written without seeing the review:
 {reason}
 
-How well does the explanation capture the preferences and opinions the user actually expressed in the review? Answer with one integer from 1 (not at all) to 10 (completely), and nothing else."""
+How well does the explanation align with the preferences and opinions the user actually expressed in the review? Answer with one integer from 0 (no alignment) to 100 (complete alignment), and nothing else."""
 
 # The published filter rejects a reason containing any of these (it would leak the rating).
 FORBIDDEN_IN_REASONS = ("1.0", "2.0", "3.0", "4.0", "5.0", "rating ", "star ", "stars ")
@@ -201,8 +201,8 @@ def gptscore_prompt(domain: str, review: str, reason: str) -> str:
 
 
 def parse_score(text: str) -> int | None:
-    """The first integer 1..10 in a judge's answer, or None."""
-    match = re.search(r"\b(10|[1-9])\b", text or "")
+    """The first integer 0..100 in a judge's answer, or None."""
+    match = re.search(r"\b(100|[1-9]?[0-9])\b", text or "")
     return int(match.group(1)) if match else None
 
 

@@ -6,6 +6,7 @@ from reason4rec.evaluation.baselines import deepconn_predictions, surprise_predi
 from reason4rec.parameters import DeepCoNNSettings
 from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.reason_quality import aspect_recovery, rouge_l
+from reason4rec import prompts
 from reason4rec.pipelines.evaluate.nodes import judge_reasons
 from reason4rec.teacher import Teacher
 from reason4rec.teacher.cache import AnswerCache
@@ -45,19 +46,29 @@ def test_baselines_score_every_row_and_beat_nothing_by_luck(smoke_world):
     assert len(deepconn) == len(test) + 1 and ((deepconn >= 1) & (deepconn <= 5)).all()
 
 
-def test_gptscore_needs_an_llm_teacher_and_parses_the_judge():
+def test_gptscore_needs_an_llm_teacher_and_asks_the_named_judge_on_the_papers_scale():
     predictions = pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "reason": ["likes the vocals"]})
     test = pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "review": ["Great vocals."]})
-    assert judge_reasons(predictions, test, Teacher(RulesBackend(), AnswerCache(None)), "Digital Music")["gptscore"] is None
+    assert judge_reasons(predictions, test, Teacher(RulesBackend(), AnswerCache(None)), "Digital Music", {})["gptscore"] is None
 
     class Judge:
-        name, model = "openai", "judge-1"
+        name = "openai"
+
+        def __init__(self, model):
+            self.model = model
 
         def identity(self):
-            return {"backend": self.name}
+            return {"backend": self.name, "model": self.model}
+
+        def for_model(self, model):
+            return Judge(model)
 
         def call(self, request):
-            assert "Great vocals." in request.prompt and "likes the vocals" in request.prompt
-            return "Score: 7", 1, 1
+            assert "Great vocals." in request.prompt and "likes the vocals" in request.prompt and "0 (no alignment) to 100" in request.prompt
+            return ("Score: 70" if self.model == "gpt-4o" else "35"), 1, 1
 
-    assert judge_reasons(predictions, test, Teacher(Judge(), AnswerCache(None)), "Digital Music")["gptscore"] == 7.0
+    teacher = Teacher(Judge("gpt-3.5-turbo"), AnswerCache(None))
+    judged = judge_reasons(predictions, test, teacher, "Digital Music", {"seed": 0, "report_examples": 1, "gptscore_judge": "gpt-4o"})
+    assert (judged["gptscore"], judged["judge"]) == (70.0, "gpt-4o")
+    assert judge_reasons(predictions, test, teacher, "Digital Music", {"seed": 0, "report_examples": 1, "gptscore_judge": None})["gptscore"] == 35.0
+    assert [prompts.parse_score(t) for t in ("100", "Score: 0", "7/100", "none")] == [100, 0, 7, None]

@@ -10,6 +10,7 @@ is honoured the same way for every server.
 from __future__ import annotations
 
 import json
+import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,12 @@ class OpenAIBackend:
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url}
+
+    def for_model(self, model: str) -> OpenAIBackend:
+        """The same endpoint, key and client for another model (GPTScore's judge)."""
+        other = copy.copy(self)
+        other.model = model
+        return other
 
     def call(self, request: TeacherRequest) -> tuple[str, int, int]:
         with _retryable_errors():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 from typing import Any
@@ -113,11 +114,17 @@ def compile_accuracy(test_predictions: pd.DataFrame, no_reason_predictions: pd.D
     return table
 
 
-def judge_reasons(test_predictions: pd.DataFrame, interactions_test: pd.DataFrame, teacher: Teacher, domain: str) -> dict[str, Any]:
-    """GPTScore-style reason quality: an LLM teacher rates 1..10 how well each reason
-    captures the user's review. Only with an LLM teacher; the rules teacher cannot judge."""
+def judge_reasons(test_predictions: pd.DataFrame, interactions_test: pd.DataFrame, teacher: Teacher, domain: str, params: dict[str, Any]) -> dict[str, Any]:
+    """GPTScore as the paper reports it (Table 3): a judge model scores 0..100 how well
+    each reason aligns with the user's review, averaged. The judge is
+    ``evaluate.gptscore_judge`` (GPT-4o in the paper) on the teacher's API, or the
+    teacher's own model; its answers go to the teacher's cache and usage. Only with an
+    LLM teacher: the rules teacher cannot judge."""
     if teacher.backend.name == "rules":
         return {"gptscore": None, "note": "needs an LLM teacher (teacher.backend: openai)"}
+    judge_model = typed_block(Evaluate, params, "evaluate").gptscore_judge
+    if judge_model and judge_model != teacher.backend.model:
+        teacher = dataclasses.replace(teacher, backend=teacher.backend.for_model(judge_model))
     joined = test_predictions.merge(interactions_test[["user_id", "item_id", "review"]], on=["user_id", "item_id"])
     requests = [TeacherRequest(prompts.gptscore_prompt(domain, r.review, r.reason), temperature=0.0, max_tokens=8) for r in joined.itertuples()]
     scores = [prompts.parse_score(a.text) if a.ok else None for a in teacher.complete(requests, stage="gptscore")]

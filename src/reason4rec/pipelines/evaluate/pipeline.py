@@ -33,7 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(baseline_predictions, ["interactions_train", "test_targets", "params:baselines"], "baseline_predictions", name="predict_with_baselines"),
             Node(compile_accuracy, ["test_predictions", "test_predictions_no_reason", "baseline_predictions"], "accuracy_table", name="compile_accuracy"),
-            Node(judge_reasons, ["test_predictions", "interactions_test", "teacher", "params:domain"], "reason_gptscore", name="judge_reasons"),
+            Node(judge_reasons, ["test_predictions", "interactions_test", "teacher", "params:domain", "params:evaluate"], "reason_gptscore", name="judge_reasons"),
             Node(
                 compile_metrics,
                 ["accuracy_table", "test_predictions", "interactions_test", "interactions_train", "reward_check", "distilled_reasons", "reason_gptscore"],
