@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reason4rec import prompts
 from reason4rec.evaluation.baselines import deepconn_predictions, surprise_predictions
 from reason4rec.parameters import DeepCoNNSettings
 from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.reason_quality import aspect_recovery, rouge_l
-from reason4rec import prompts
 from reason4rec.pipelines.evaluate.nodes import judge_reasons
 from reason4rec.teacher import Teacher
 from reason4rec.teacher.cache import AnswerCache

@@ -9,8 +9,8 @@ is honoured the same way for every server.
 
 from __future__ import annotations
 
-import json
 import copy
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
