@@ -138,6 +138,7 @@ def test_paper_environment_sets_the_published_training_scripts_values(project, m
     assert (summarize["teacher"]["max_tokens"], summarize["generation"]["max_new_tokens"], paper["reason_generation"]["max_new_tokens"]) == (4096, 1024, 1024)
     assert paper["distill_reasons"]["max_tokens"] == 4096
     assert paper["evaluate"]["gptscore_judge"] == "gpt-4o"  # the paper's GPTScore judge (section 4.1)
+    assert paper["evaluate"]["timed_rows"] == 100  # Table 6: 100 data points, timed one at a time
 
 
 @pytest.mark.parametrize(

@@ -64,9 +64,10 @@ def test_predictor_prompt_golden_and_without_reason():
     reason = "The user loves melody and this album is praised for it."
     assert prompts.predictor_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, 4.0, 4.5, reason) == PREDICTOR_GOLDEN
     without = prompts.predictor_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, 4.0, 4.5, None)
+    # Without a reason: no analysis section, and the published direct-prediction prompt's words.
     assert prompts.ANALYSIS_HEADER not in without and without == PREDICTOR_GOLDEN.replace(
         "### Personalized Recommendation Analysis ###\n" + reason + "\n\n", ""
-    )
+    ).replace("Based on the above information,", "Based on the user's and item's rating histories and their average past ratings,")
 
 
 def test_summarizer_prompt_is_the_published_one():

@@ -84,6 +84,10 @@ def reasoner_prompt(context: dict | pd.Series, domain: str, hint: bool = False) 
     )
 
 
+def review_inferred_prompt(context: dict | pd.Series, domain: str) -> str:
+    return prompts.review_inferred_prompt(domain, context["title"], _entries(context["user_history"]), _entries(context["item_history"]), context["review"])
+
+
 def predictor_prompt(context: dict | pd.Series, domain: str, reason: str | None) -> str:
     return prompts.predictor_prompt(
         domain,

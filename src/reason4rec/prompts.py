@@ -54,9 +54,25 @@ HINT_TEMPLATE = (
 )
 
 PREDICTOR_TASK = (
-    'Based on the above information, please predict the user\'s rating for "{title}", (1 being the lowest and 5 '
+    '{grounds}, please predict the user\'s rating for "{title}", (1 being the lowest and 5 '
     "being highest, directly give the rating without other content.)\n\n"
     "[Output Format] Predicted Rating: [Rating between 1 and 5]"
+)
+# What the rating is based on: with a reason, "the above information"; without one,
+# the published direct-prediction prompt's words (4_distilling_possible_reason.py),
+# which Algorithm 1's `baseline: none`, Table 5's "Without Reason" row and the
+# "Without Reason" ablation all use.
+WITH_REASON_GROUNDS = "Based on the above information"
+DIRECT_PREDICTION_GROUNDS = "Based on the user's and item's rating histories and their average past ratings"
+
+# Table 4/5's "Review-inferred Reason": the teacher infers the reason from the
+# user's own review of the item (the paper gives no prompt; this is the reasoner's
+# task with the review added and the rating kept out of the answer).
+REVIEW_HEADER = "### The User's Review of This Item ###"
+REVIEW_INFERRED_TASK = (
+    'The user has reviewed the new {domain} "{title}" (above). From the review, explain why the user likes or '
+    "dislikes it, in terms of the user's preferences and the item's features. Provide your rationale in one concise "
+    "paragraph, and don't mention the user's rating."
 )
 
 RATING_ANSWER_PREFIX = "Predicted Rating: "
@@ -125,14 +141,26 @@ def format_history(entries: Sequence[HistoryEntry], with_ratings: bool) -> str:
 
 def reasoner_prompt(domain: str, title: str, user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry], hint_rating: float | None = None) -> str:
     """The reasoner's prompt; with ``hint_rating`` the hint sentence is appended and nothing else changes."""
-    prompt = (
-        f"{USER_HISTORY_HEADER}\n{format_history(user_history, with_ratings=False)}\n\n"
-        f"{ITEM_HISTORY_HEADER}\n{format_history(item_history, with_ratings=False)}\n\n"
-        f"{TASK_HEADER}\n{REASONER_TASK.format(domain=domain, title=title)}"
-    )
+    prompt = f"{_review_histories(user_history, item_history)}{TASK_HEADER}\n{REASONER_TASK.format(domain=domain, title=title)}"
     if hint_rating is not None:
         prompt += "\n\n" + HINT_TEMPLATE.format(rating=f"{float(hint_rating):g}")
     return prompt
+
+
+def review_inferred_prompt(domain: str, title: str, user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry], review: str) -> str:
+    """The teacher's prompt for a "Review-inferred Reason": the histories, the user's review of the item, the task."""
+    return (
+        f"{_review_histories(user_history, item_history)}{REVIEW_HEADER}\n{review}\n\n"
+        f"{TASK_HEADER}\n{REVIEW_INFERRED_TASK.format(domain=domain, title=title)}"
+    )
+
+
+def _review_histories(user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry]) -> str:
+    """The user's and the item's summarized reviews, without ratings (the reasoner's view)."""
+    return (
+        f"{USER_HISTORY_HEADER}\n{format_history(user_history, with_ratings=False)}\n\n"
+        f"{ITEM_HISTORY_HEADER}\n{format_history(item_history, with_ratings=False)}\n\n"
+    )
 
 
 def predictor_prompt(
@@ -145,15 +173,17 @@ def predictor_prompt(
     reason: str | None,
 ) -> str:
     """The predictor's (and the reward model's) prompt. ``reason=None`` removes the
-    analysis section: the paper's "Without Reason" ablation."""
+    analysis section and asks in the published direct-prediction words: the
+    paper's "Without Reason" ablation and Algorithm 1's ``baseline: none``."""
     analysis = f"{ANALYSIS_HEADER}\n{reason}\n\n" if reason is not None else ""
+    grounds = WITH_REASON_GROUNDS if reason is not None else DIRECT_PREDICTION_GROUNDS
     return (
         f"{USER_HISTORY_HEADER}\n{format_history(user_history, with_ratings=True)}\n\n"
         f"{ITEM_HISTORY_HEADER}\n{format_history(item_history, with_ratings=True)}\n\n"
         f"{AVERAGES_HEADER}\n"
         f"User's Average Rating (all previous ratings): {_mean(user_mean_rating)}\n"
         f"Item's Average Rating (all ratings by other users): {_mean(item_mean_rating)}\n\n"
-        f"{analysis}{TASK_HEADER}\n{PREDICTOR_TASK.format(title=title)}"
+        f"{analysis}{TASK_HEADER}\n{PREDICTOR_TASK.format(grounds=grounds, title=title)}"
     )
 
 

@@ -68,7 +68,7 @@ def test_gptscore_needs_an_llm_teacher_and_asks_the_named_judge_on_the_papers_sc
             return ("Score: 70" if self.model == "gpt-4o" else "35"), 1, 1
 
     teacher = Teacher(Judge("gpt-3.5-turbo"), AnswerCache(None))
-    judged = judge_reasons(predictions, test, teacher, "Digital Music", {"seed": 0, "report_examples": 1, "gptscore_judge": "gpt-4o"})
+    judged = judge_reasons(predictions, test, teacher, "Digital Music", {"seed": 0, "report_examples": 1, "timed_rows": 1, "gptscore_judge": "gpt-4o"})
     assert (judged["gptscore"], judged["judge"]) == (70.0, "gpt-4o")
-    assert judge_reasons(predictions, test, teacher, "Digital Music", {"seed": 0, "report_examples": 1, "gptscore_judge": None})["gptscore"] == 35.0
+    assert judge_reasons(predictions, test, teacher, "Digital Music", {"seed": 0, "report_examples": 1, "timed_rows": 1, "gptscore_judge": None})["gptscore"] == 35.0
     assert [prompts.parse_score(t) for t in ("100", "Score: 0", "7/100", "none")] == [100, 0, 7, None]

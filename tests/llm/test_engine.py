@@ -175,3 +175,20 @@ def test_answers_are_computed_once_per_adapter_run_and_kept_across_engines(tiny_
     rerun.score_ratings(prompts, "predictor")
     rerun.score_ratings(prompts, "predictor")
     assert len(forwards) == before + 2
+
+
+def test_uncached_answers_are_computed_afresh_and_not_kept(tiny_base, predictor, tmp_path):
+    """Table 6 times predictions one at a time: a cached answer would time nothing."""
+    from reason4rec.teacher.cache import AnswerCache
+
+    prompts = ["The album is superb. Rate it.", "The album is awful. Rate it."]
+    engine = Engine(tiny_base, {"predictor": predictor[0]}, cache=AnswerCache(tmp_path / "inference.sqlite"))
+    ratings = engine.score_ratings(prompts, "predictor")
+    forwards = []
+    engine.model.register_forward_hook(lambda *_: forwards.append(1))
+    with engine.uncached():
+        assert engine.score_ratings(prompts, "predictor", batch_size=1) == pytest.approx(ratings, abs=1e-5)
+        assert len(forwards) == 2
+        engine.score_ratings(["Say something."], "predictor")
+    engine.score_ratings(["Say something."], "predictor")  # not kept by the uncached call: computed again
+    assert len(forwards) == 4 and engine.cache is not None

@@ -74,6 +74,20 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     assert not ablation_prompts.str.contains(prompts.ANALYSIS_HEADER, regex=False).any()
     assert latest(project, "data/05_model_input/predictor_sft_data.parquet")["prompt"].str.contains(prompts.ANALYSIS_HEADER, regex=False).all()
     assert set(latest(project, "data/08_reporting/summarizer_check.parquet")["field"]) == {"positive", "negative", "preferences"}
+    # Table 5's five rows on the same pairs; Table 6 timed one at a time beside the batched figure.
+    check = latest(project, "data/08_reporting/reward_check.parquet")
+    assert check["reason_type"].tolist() == ["Review-guided Reason", "Review-inferred Reason", "Hint-inferred Reason", "History-inferred Reason", "Without Reason"]
+    assert check["rows"].nunique() == 1
+    assert len(latest(project, "data/08_reporting/test_timings.parquet")) == 2
+    assert metrics["inference_cost"]["one_at_a_time"]["rows"] == 2
+
+    # Table 4 after the run, from the catalog: each alternative's reasoner and predictor, scored on the same rows.
+    run(project, monkeypatch, "reason_ablations")
+    table4 = latest(project, "data/08_reporting/reason_ablation_accuracy.parquet")
+    assert set(table4["method"]) == {"Reason4Rec (Algorithm 1)", "Without Reason", "Review-guided Reason", "Review-inferred Reason", "History-inferred Reason"}
+    assert table4["rows"].nunique() == 1 and table4["rows"].iloc[0] == len(predictions)
+    assert list((project / "data/06_models/review_inferred.reasoner_adapter").glob("*/*/adapter_model.safetensors"))
+    assert (project / "data/08_reporting/report/reason_ablations.md").read_text().startswith("# Effect of the reason generation approach")
 
     # Run distill_reasons again: the journal and the teacher cache answer everything.
     run(project, monkeypatch, "distill_reasons")
@@ -109,7 +123,7 @@ def test_kedro_viz_build_lists_every_pipeline_and_dataset(project):
     assert result.returncode == 0, result.stderr[-2000:]
     main = json.loads((project / "build" / "api" / "main").read_text())
     pipelines = {p["id"] for p in main["pipelines"]}
-    assert {"ingest_5core", "summarize", "reward_model", "distill_reasons", "train_reasoner", "train_predictor", "evaluate"} <= pipelines
+    assert {"ingest_5core", "summarize", "reward_model", "distill_reasons", "train_reasoner", "train_predictor", "evaluate", "reason_ablations"} <= pipelines
     datasets = {n["name"] for n in main["nodes"] if n["type"] in ("data", "parameters")}
     for name in ("raw_reviews", "interactions_train", "summaries", "reward_model_adapter", "distilled_reasons", "test_predictions", "evaluation_metrics", "teacher"):
         assert name in datasets

@@ -153,3 +153,25 @@ def test_a_reason_does_not_depend_on_the_process_string_hash_seed():
         for seed in ("1", "2", "3", "4")
     }
     assert len(reasons) == 1, reasons
+
+
+def test_a_review_inferred_reason_names_what_the_review_praises_and_criticises():
+    """Table 4 and 5's "Review-inferred Reason": asked with the review in the prompt, the
+    rules teacher reasons from the review, not from the histories."""
+    user = [prompts.HistoryEntry("A", "Melody", "None", "Melody", 4.0)]
+    item = [prompts.HistoryEntry("B", "Melody", "None", "Melody", 5.0)]
+    teacher = Teacher(RulesBackend(), AnswerCache(None), concurrency=1)
+    asked = {
+        review: prompts.review_inferred_prompt("Digital Music", "Silent Waves", user, item, review)
+        for review in (
+            "Really enjoyed this one. The vocals are stunning. The mix is a mess.",
+            "Disappointed. The lyrics are shallow. It sounds tinny.",
+            "What a great album. The lyrics are thoughtful.",
+        )
+    }
+    mixed, negative, positive = (a.text for a in teacher.complete([TeacherRequest(p) for p in asked.values()], stage="test"))
+    assert mixed.startswith("In the review the user praises its vocals but criticises its production.") and "probably enjoy" in mixed
+    assert negative.startswith("In the review the user criticises its lyrics") and "disappointed" in negative
+    assert "praises its lyrics" in positive and "very likely love" in positive
+    assert "melody" not in mixed + negative + positive  # the histories' aspect is not what it reasons from
+    assert not any(prompts.reveals_rating(r) for r in (mixed, negative, positive))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import matplotlib
@@ -70,40 +69,38 @@ def markdown_report(metrics: dict[str, Any], accuracy: pd.DataFrame, reward_chec
         "",
         "## Rating accuracy (Table 2)",
         "",
-        _table(accuracy),
+        markdown_table(accuracy),
         "",
         "![error per method](" + PLOT_FILES["error_by_method"] + ")",
         "![predicted vs true](" + PLOT_FILES["predicted_vs_true"] + ")",
         "",
         "## Reason quality against the target review (Table 3, offline)",
         "",
-        _table(pd.DataFrame([metrics["reason_quality"]])),
+        markdown_table(pd.DataFrame([metrics["reason_quality"]])),
         "",
         *(
-            ["Aspects named by the teacher's accepted reasons (what the reasoner learned from), against the same ground truth:", "", _table(pd.DataFrame([metrics["teacher_reason_aspects"]])), ""]
+            ["Aspects named by the teacher's accepted reasons (what the reasoner learned from), against the same ground truth:", "", markdown_table(pd.DataFrame([metrics["teacher_reason_aspects"]])), ""]
             if metrics.get("teacher_reason_aspects")
             else []
         ),
         "## Reward model check (Table 5 rows)",
         "",
-        _table(reward_check),
+        markdown_table(reward_check),
         "",
         "## Reason distillation (Algorithm 1)",
         "",
         f"{int(acceptance.sum())} of {len(acceptance)} pairs got an accepted reason in {len(distilled)} attempts.",
         "",
-        _table(acceptance_by_attempt(distilled)),
+        markdown_table(acceptance_by_attempt(distilled)),
         "",
-        _table(distilled["status"].value_counts().rename_axis("status").reset_index()),
+        markdown_table(distilled["status"].value_counts().rename_axis("status").reset_index()),
         "",
         "![s_eval distribution](" + PLOT_FILES["s_eval_distribution"] + ")",
         "![acceptance per attempt](" + PLOT_FILES["acceptance_by_attempt"] + ")",
         "",
         "## Inference cost (Table 6)",
         "",
-        "```json",
-        json.dumps(metrics["inference_cost"], indent=2),
-        "```",
+        markdown_table(_cost_table(metrics["inference_cost"])),
         "",
         "## Worked examples",
         "",
@@ -111,6 +108,17 @@ def markdown_report(metrics: dict[str, Any], accuracy: pd.DataFrame, reward_chec
     for row in examples.itertuples():
         lines += [f"- **{row.user_id} / {row.item_id}**: true {row.rating:.1f}, predicted {row.prediction:.2f}", f"  - reason: {row.reason}", f"  - review: {row.review}"]
     return "\n".join(lines) + "\n"
+
+
+def _cost_table(cost: dict[str, Any]) -> pd.DataFrame:
+    """Seconds and generated tokens per prediction, one at a time (the paper's way) and batched."""
+    return pd.DataFrame(
+        [
+            {"timing": name.replace("_", " "), "rows": cost[name]["rows"], "seconds_per_prediction": cost[name]["seconds_per_prediction"],
+             "generated_tokens_per_prediction": cost[name]["generated_tokens_per_prediction"], "hardware": cost["hardware"]}
+            for name in ("one_at_a_time", "batched")
+        ]
+    )  # fmt: skip
 
 
 def acceptance_by_attempt(distilled: pd.DataFrame) -> pd.DataFrame:
@@ -121,7 +129,7 @@ def acceptance_by_attempt(distilled: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
     def cell(value: Any) -> str:
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 

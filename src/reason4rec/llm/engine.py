@@ -21,7 +21,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -99,6 +99,15 @@ class Engine:
             raise KeyError(f"no adapter named {adapter!r} is loaded")
         self.model.set_adapter(adapter)
         return nullcontext()
+
+    @contextmanager
+    def uncached(self):
+        """Compute every answer afresh and keep none (timing one prediction at a time)."""
+        kept, self.cache = self.cache, None
+        try:
+            yield self
+        finally:
+            self.cache = kept
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)

@@ -26,6 +26,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from transformers import AutoTokenizer
@@ -60,6 +61,16 @@ class ServedEngine:
             if self.fingerprints.get(name) != fingerprint:
                 self._teachers.pop(name, None)
             self.fingerprints[name] = fingerprint
+
+    @contextmanager
+    def uncached(self):
+        """Ask the server for every answer afresh and keep none (timing one prediction at a time)."""
+        kept, teachers = self.cache, self._teachers
+        self.cache, self._teachers = AnswerCache(None), {}
+        try:
+            yield self
+        finally:
+            self.cache, self._teachers = kept, teachers
 
     def _teacher(self, adapter: str | None) -> Teacher:
         if adapter not in self._teachers:

@@ -39,9 +39,10 @@ def plot_loss_curve(curve: pd.DataFrame, expert: str) -> plt.Figure:
     return figure
 
 
-def _bound(function, expert: str):
-    """``function`` with ``expert`` bound, keeping its name, docstring and type hints (kedro-viz shows them; Kedro reads the hints)."""
-    return update_wrapper(partial(function, expert=expert), function)
+def bound(function, **fixed):
+    """``function`` with keyword arguments fixed, keeping its name, docstring and type hints (kedro-viz shows them; Kedro reads the hints):
+    a template node's per-instance setting."""
+    return update_wrapper(partial(function, **fixed), function)
 
 
 def expert_training_pipeline(expert: str) -> Pipeline:
@@ -50,8 +51,8 @@ def expert_training_pipeline(expert: str) -> Pipeline:
 
     return Pipeline(
         [
-            Node(_bound(train_adapter, expert), ["base_model", "sft_data", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
-            Node(_bound(plot_loss_curve, expert), "loss_curve", "loss_plot", name="plot_loss_curve"),
+            Node(bound(train_adapter, expert=expert), ["base_model", "sft_data", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
+            Node(bound(plot_loss_curve, expert=expert), "loss_curve", "loss_plot", name="plot_loss_curve"),
         ],
         namespace=expert,
         inputs={"base_model": "base_model", "sft_data": f"{expert}_sft_data"},

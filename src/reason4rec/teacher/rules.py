@@ -8,6 +8,8 @@ an LLM teacher (``teacher.backend: openai``).
 - Summarizer prompts: sentence-level sentiment (a small lexicon with negation)
   over a domain aspect vocabulary gives ``Positive Aspects`` / ``Negative
   Aspects`` / ``User Preference Elements``.
+- Review-inferred prompts (the paper's Table 4 and 5 rows): the aspects the
+  user's review of the item praises and criticises, and the verdict they give.
 - Reasoner prompts: one short paragraph naming the aspects the user keeps
   coming back to in their own reviews that other reviewers praise or
   criticise in this item (the user's interests or the item's features alone
@@ -87,6 +89,8 @@ class RulesBackend:
     def call(self, request: TeacherRequest) -> tuple[str, int, int]:
         if SUMMARY_SIGNATURE in request.prompt:
             text = summarize_review(_field(request.prompt, "Review"))
+        elif prompts.REVIEW_HEADER in request.prompt:
+            text = review_inferred_reason(prompts.split_sections(request.prompt).get(prompts.REVIEW_HEADER, ""))
         elif REASON_SIGNATURE in request.prompt:
             text = compose_reason(request.prompt, request.temperature, request.sample_index)
         else:
@@ -247,6 +251,22 @@ def _finding(evidence: Evidence, style: _Style) -> str:
     if evidence.item_known_for:
         return f"This user's taste is unclear; other reviewers mostly discuss its {style.listing(evidence.item_known_for)}."
     return "The histories say little about this user's taste or about this item."
+
+
+def review_inferred_reason(review: str) -> str:
+    """A "Review-inferred Reason" (the paper's Table 4 and 5): the aspects the user's own review of
+    the item praises and criticises, and the verdict their balance gives, in the reasons' wording."""
+    summary = prompts.parse_summary(summarize_review(review)) or {}
+    praised, faulted = ([a.strip().lower() for a in summary.get(k, "").split(",") if a.strip() and a.strip() != prompts.NONE_MARK] for k in ("positive", "negative"))
+    evidence = Evidence(cares=[], praised=praised[:MAX_NAMED], faulted=faulted[:MAX_NAMED], item_known_for=[])
+    style = _Style(None)
+    if praised and faulted:
+        finding = f"In the review the user praises its {style.listing(evidence.praised)} but criticises its {style.listing(evidence.faulted)}."
+    elif praised or faulted:
+        finding = f"In the review the user {'praises' if praised else 'criticises'} its {style.listing(evidence.praised or evidence.faulted)}."
+    else:
+        finding = "The review names no particular aspect of it."
+    return " ".join([finding, _closing(evidence.verdict(), evidence)])
 
 
 VERDICTS = {

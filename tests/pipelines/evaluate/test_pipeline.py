@@ -17,11 +17,11 @@ from tests.conftest import LORA_HYPER, SMOKE_WORLD, run_pipeline
 
 def test_test_rows_are_a_fixed_seed_sample_in_time_order():
     test = generate_review_world(SMOKE_WORLD)
-    first, again = sample_test_rows(test, {"test_rows": 20, "seed": 0, "report_examples": 2}), sample_test_rows(test, {"test_rows": 20, "seed": 0, "report_examples": 2})
+    first, again = sample_test_rows(test, {"test_rows": 20, "seed": 0, "report_examples": 2, "timed_rows": 2}), sample_test_rows(test, {"test_rows": 20, "seed": 0, "report_examples": 2, "timed_rows": 2})
     pd.testing.assert_frame_equal(first, again)
     assert len(first) == 20 and first["timestamp"].is_monotonic_increasing
-    assert not first.equals(sample_test_rows(test, {"test_rows": 20, "seed": 1, "report_examples": 2}))
-    assert len(sample_test_rows(test, {"test_rows": None, "seed": 0, "report_examples": 2})) == len(test)
+    assert not first.equals(sample_test_rows(test, {"test_rows": 20, "seed": 1, "report_examples": 2, "timed_rows": 2}))
+    assert len(sample_test_rows(test, {"test_rows": None, "seed": 0, "report_examples": 2, "timed_rows": 2})) == len(test)
 
 
 def test_every_method_is_scored_on_the_same_rows():
@@ -64,12 +64,12 @@ def test_pipeline_scores_every_method_on_the_same_test_rows_and_reports(tiny_bas
             "interactions_test": test, "interactions_train": world, "history_pool": pool, "summaries": summaries, "base_model": tiny_base,
             "reasoner_adapter": reasoner, "predictor_adapter": predictor, "predictor_no_reason_adapter": predictor,
             "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "reward_check": reward_check, "distilled_reasons": attempts,
-            "params:evaluate": {"test_rows": 6, "seed": 0, "report_examples": 2}, "params:history_length": 3, "params:domain": "Digital Music",
+            "params:evaluate": {"test_rows": 6, "seed": 0, "report_examples": 2, "timed_rows": 2}, "params:history_length": 3, "params:domain": "Digital Music",
             "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0}, "params:inference_batch_size": 8, "params:llm.inference": {}, "params:distill_reasons.tau": 0.1,
             "params:baselines": {"deepconn": {"seed": 0, "vocab_size": 200, "doc_tokens": 16, "embedding_dim": 8, "filters": 4, "kernel": 3, "latent": 4,
                                               "epochs": 1, "batch_size": 64, "learning_rate": 0.01}, "svd": {"n_factors": 2, "n_epochs": 2}},
         },
-        ["test_predictions", "test_predictions_no_reason", "accuracy_table", "evaluation_metrics", "evaluation_report"],
+        ["test_predictions", "test_predictions_no_reason", "accuracy_table", "evaluation_metrics", "evaluation_report", "test_timings"],
     )  # fmt: skip
     predictions = out["test_predictions"]
     assert len(predictions) == 6 and predictions["prediction"].between(1, 5).all() and (predictions["reason"].str.len() > 0).all()
@@ -79,6 +79,12 @@ def test_pipeline_scores_every_method_on_the_same_test_rows_and_reports(tiny_bas
     metrics = out["evaluation_metrics"]
     assert metrics["distillation"]["first_attempt_acceptance"] == 0.0 and metrics["distillation"]["hinted_accepted"] == 1
     assert "Reason4Rec" in out["evaluation_report"]
+    # Table 6: two rows timed one at a time, beside the batched figure.
+    timings = out["test_timings"]
+    assert len(timings) == 2 and (timings["seconds"] > 0).all() and (timings["new_tokens"] >= 2).all()
+    cost = metrics["inference_cost"]
+    assert cost["one_at_a_time"]["rows"] == 2 and cost["batched"]["rows"] == 6
+    assert "one at a time" in out["evaluation_report"] and "batched" in out["evaluation_report"]
 
 
 def test_a_constant_prediction_has_no_correlation_even_when_its_float_is_not_exact():

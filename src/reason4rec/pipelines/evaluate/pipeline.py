@@ -11,6 +11,7 @@ from .nodes import (
     predict_with_reasons,
     predict_without_reasons,
     sample_test_rows,
+    time_one_at_a_time,
 )
 
 
@@ -26,6 +27,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="predict_with_reasons",
             ),
             Node(
+                time_one_at_a_time,
+                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:reason_generation", "params:evaluate", "params:llm.inference"],
+                "test_timings",
+                name="time_one_at_a_time",
+            ),
+            Node(
                 predict_without_reasons,
                 ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:inference_batch_size", "params:llm.inference"],
                 "test_predictions_no_reason",
@@ -36,7 +43,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(judge_reasons, ["test_predictions", "interactions_test", "teacher", "params:domain", "params:evaluate"], "reason_gptscore", name="judge_reasons"),
             Node(
                 compile_metrics,
-                ["accuracy_table", "test_predictions", "interactions_test", "interactions_train", "reward_check", "distilled_reasons", "reason_gptscore"],
+                ["accuracy_table", "test_predictions", "interactions_test", "interactions_train", "reward_check", "distilled_reasons", "reason_gptscore", "test_timings"],
                 "evaluation_metrics",
                 name="compile_metrics",
             ),

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
 
 from reason4rec import contexts as ctx
+from reason4rec import prompts
 from reason4rec.evaluation.metrics import mae, rmse
 from reason4rec.inference import score_ratings
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.engine import engine_for
-from reason4rec.parameters import RewardModel
+from reason4rec.parameters import DistillReasons, RewardModel
+from reason4rec.teacher import Teacher, TeacherRequest
 from reason4rec.typed_config import typed_block
+
+logger = logging.getLogger(__name__)
 
 
 def reward_sft_examples(reward_contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
@@ -20,25 +25,58 @@ def reward_sft_examples(reward_contexts: pd.DataFrame, domain: str) -> pd.DataFr
     return ctx.rating_sft_examples(reward_contexts, domain, reward_contexts["review"].tolist())
 
 
+# Table 5's rows, in the order of their known closeness to the target review.
+REASON_TYPES = ("Review-guided Reason", "Review-inferred Reason", "Hint-inferred Reason", "History-inferred Reason", "Without Reason")
+
+
 def check_reward_model(
     reasoner_contexts: pd.DataFrame,
     base_model: BaseModelArtifact,
     reward_adapter: AdapterArtifact,
+    teacher: Teacher,
     domain: str,
     params: dict[str, Any],
+    distill_params: dict[str, Any],
     batch_size: int,
     inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """MAE and RMSE of the reward model on pairs it did not train on, given the
-    target review vs no reason (the paper's Table 5 rows "Review-guided Reason"
-    and "Without Reason"), on the first ``check_pairs`` of them. The review should
-    help; the table shows whether it does."""
+    """The paper's Table 5 on pairs the reward model did not train on (the first
+    ``check_pairs`` reasoner pairs): its MAE and RMSE given each type of reason.
+
+    Review-guided: the target review. Review-inferred: the teacher's reason
+    inferred from that review. Hint-inferred: the teacher's reason from the
+    histories with the rating hint (Algorithm 1's first hinted prompt).
+    History-inferred: from the histories alone (Algorithm 1's first prompt).
+    Without Reason: no analysis section. The teacher writes as it does in
+    Algorithm 1 (``distill_reasons.temperature`` and ``max_tokens``, so an LLM
+    teacher's answers are shared with it through the cache). Every row scores
+    the same pairs: those whose three teacher reasons all came back whole and
+    state no rating. The reward model works when the rows come out in this order.
+    """
     check_pairs = typed_block(RewardModel, params, "reward_model").check_pairs
+    distill = typed_block(DistillReasons, distill_params, "distill_reasons")
+    checked = (reasoner_contexts.head(check_pairs) if check_pairs else reasoner_contexts).reset_index(drop=True)
+    records = checked.to_dict("records")
+    teacher_prompts = {
+        "Review-inferred Reason": [(ctx.review_inferred_prompt(r, domain), 0) for r in records],
+        "Hint-inferred Reason": [(ctx.reasoner_prompt(r, domain, hint=True), 1) for r in records],
+        "History-inferred Reason": [(ctx.reasoner_prompt(r, domain), 0) for r in records],
+    }
+    reasons: dict[str, list[str | None]] = {"Review-guided Reason": checked["review"].tolist(), "Without Reason": [None] * len(records)}
+    usable = pd.Series(True, index=checked.index)
+    for name, asked in teacher_prompts.items():
+        requests = [TeacherRequest(p, temperature=distill.temperature, max_tokens=distill.max_tokens, sample_index=i) for p, i in asked]
+        answers = teacher.complete(requests, stage="reward_check", desc=f"teacher {name.lower()}s")
+        reasons[name] = [a.text for a in answers]
+        usable &= pd.Series([a.ok and not a.cut_at(distill.max_tokens) and not prompts.reveals_rating(a.text) for a in answers], index=checked.index)
+    if not usable.all():
+        logger.warning("reward check: %d of %d pairs left out (a teacher reason failed, was cut short or states the rating)", (~usable).sum(), len(usable))
+    kept = checked[usable]
+    truth = kept["rating"].to_numpy(float)
     engine = engine_for(base_model, {"reward_model": reward_adapter}, inference)
-    checked = reasoner_contexts.head(check_pairs) if check_pairs else reasoner_contexts
-    truth = checked["rating"].to_numpy(float)
     results = []
-    for name, reasons in (("Review-guided Reason", checked["review"]), ("Without Reason", None)):
-        predicted, _ = score_ratings(engine, checked, reasons, "reward_model", domain, batch_size)
+    for name in REASON_TYPES:
+        slot = None if name == "Without Reason" else pd.Series(reasons[name])[usable]
+        predicted, _ = score_ratings(engine, kept, slot, "reward_model", domain, batch_size)
         results.append({"reason_type": name, "mae": mae(truth, predicted), "rmse": rmse(truth, predicted), "rows": len(truth)})
     return pd.DataFrame(results)

@@ -12,7 +12,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             expert_training_pipeline("reward_model"),
             Node(
                 check_reward_model,
-                ["reasoner_contexts", "base_model", "reward_model_adapter", "params:domain", "params:reward_model", "params:inference_batch_size", "params:llm.inference"],
+                [
+                    "reasoner_contexts", "base_model", "reward_model_adapter", "teacher", "params:domain", "params:reward_model",
+                    "params:distill_reasons", "params:inference_batch_size", "params:llm.inference",
+                ],  # fmt: skip
                 "reward_check",
                 name="check_reward_model",
             ),
