@@ -51,6 +51,7 @@ def test_pipeline_runs_steps_two_and_three_per_alternative_and_tables_them_on_th
             "reasoner_contexts": pair_contexts, "predictor_contexts": pair_contexts, "test_contexts": test_contexts, "distilled_reasons": _attempts(pair_contexts),
             "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "base_model": tiny_base,
             "test_predictions": predictions, "test_predictions_no_reason": predictions[["user_id", "item_id", "rating", "prediction"]],
+            "interactions_test": test_contexts, "params:evaluate": {"seed": 0, "report_examples": 1, "timed_rows": 1},
             "params:domain": "Digital Music", "params:distill_reasons": DISTILL, "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0},
             "params:inference_batch_size": 8, "params:llm.inference": {}, "params:llm.experts.reasoner": hyper, "params:llm.experts.predictor": {**hyper, "loss_on": "rating"},
         },
@@ -65,3 +66,4 @@ def test_pipeline_runs_steps_two_and_three_per_alternative_and_tables_them_on_th
         scored = out[f"{name}_test_predictions"]
         assert len(scored) == 5 and scored["prediction"].between(1, 5).all()
     assert "Review-inferred Reason" in out["reason_ablations_report"]
+    assert table["gptscore"].isna().all()  # the rules teacher cannot judge

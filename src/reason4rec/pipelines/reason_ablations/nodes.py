@@ -12,6 +12,7 @@ from reason4rec import prompts
 from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.report import markdown_table
 from reason4rec.parameters import DistillReasons
+from reason4rec.pipelines.evaluate.nodes import judge_reasons
 from reason4rec.teacher import Teacher, TeacherRequest
 from reason4rec.typed_config import typed_block
 
@@ -62,18 +63,26 @@ def ablation_reasoner_sft_examples(
     return pd.DataFrame({"prompt": [ctx.reasoner_prompt(r, domain) for r in rows], "response": [r["reason"] for r in rows]})
 
 
-def compile_reason_ablations(test_predictions: pd.DataFrame, no_reason_predictions: pd.DataFrame, **ablation_predictions: pd.DataFrame) -> pd.DataFrame:
-    """Table 4: MAE, RMSE and Pearson of Reason4Rec, "Without Reason" and each alternative, on the same test rows."""
+def compile_reason_ablations(
+    test_predictions: pd.DataFrame,
+    no_reason_predictions: pd.DataFrame,
+    interactions_test: pd.DataFrame,
+    teacher: Teacher,
+    domain: str,
+    evaluate_params: dict[str, Any],
+    **ablation_predictions: pd.DataFrame,
+) -> pd.DataFrame:
+    """Table 4: MAE, RMSE and Pearson of Reason4Rec, "Without Reason" and each alternative, on the
+    same test rows, and each reason-producing row's GPTScore (with an LLM teacher; see ``judge_reasons``)."""
     columns = ["user_id", "item_id", "rating", "prediction"]
+    reasoned = {"Reason4Rec (Algorithm 1)": test_predictions, **{SUPERVISIONS[name]: ablation_predictions[name] for name in SUPERVISIONS}}
     long = pd.concat(
-        [
-            test_predictions[columns].assign(method="Reason4Rec (Algorithm 1)"),
-            no_reason_predictions[columns].assign(method="Without Reason"),
-            *(ablation_predictions[name][columns].assign(method=SUPERVISIONS[name]) for name in SUPERVISIONS),
-        ],
+        [no_reason_predictions[columns].assign(method="Without Reason"), *(frame[columns].assign(method=method) for method, frame in reasoned.items())],
         ignore_index=True,
     )
     table = accuracy_table(long)
+    scores = {method: judge_reasons(frame, interactions_test, teacher, domain, evaluate_params)["gptscore"] for method, frame in reasoned.items()}
+    table["gptscore"] = table["method"].map(scores)
     logger.info("Table 4 on %d test rows:\n%s", table["rows"].iloc[0], table.to_string(index=False, float_format="%.4f"))
     return table
 

@@ -46,7 +46,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             *(supervision_pipeline(name) for name in SUPERVISIONS),
             Node(
                 compile_reason_ablations,
-                {"test_predictions": "test_predictions", "no_reason_predictions": "test_predictions_no_reason", **{name: f"{name}_test_predictions" for name in SUPERVISIONS}},
+                {
+                    "test_predictions": "test_predictions", "no_reason_predictions": "test_predictions_no_reason", "interactions_test": "interactions_test",
+                    "teacher": "teacher", "domain": "params:domain", "evaluate_params": "params:evaluate", **{name: f"{name}_test_predictions" for name in SUPERVISIONS},
+                },  # fmt: skip
                 "reason_ablation_accuracy",
                 name="compile_reason_ablations",
             ),
