@@ -71,6 +71,12 @@ class AttemptJournal:
             os.fsync(handle.fileno())
 
 
+def usable_reason(answer: TeacherAnswer, max_tokens: int) -> bool:
+    """A teacher reason that came back whole and states no rating: what Algorithm 1 scores,
+    and what Table 4 and 5's teacher reasons must be."""
+    return answer.ok and not answer.cut_at(max_tokens) and not reveals_rating(answer.text)
+
+
 def pair_id(row: dict | pd.Series) -> str:
     return f"{row['user_id']}|{row['item_id']}"
 

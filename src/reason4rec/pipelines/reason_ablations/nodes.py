@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from reason4rec import contexts as ctx
-from reason4rec import prompts
+from reason4rec.distillation import usable_reason
 from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.report import markdown_table
 from reason4rec.parameters import DistillReasons
@@ -53,7 +53,7 @@ def ablation_reasoner_sft_examples(
         distill = typed_block(DistillReasons, distill_params, "distill_reasons")
         requests = [TeacherRequest(ctx.review_inferred_prompt(r, domain), temperature=distill.temperature, max_tokens=distill.max_tokens) for r in reasoner_contexts.to_dict("records")]
         answers = teacher.complete(requests, stage="reason_ablations", desc="teacher review-inferred reasons")
-        usable = [a.ok and not a.cut_at(distill.max_tokens) and not prompts.reveals_rating(a.text) for a in answers]
+        usable = [usable_reason(a, distill.max_tokens) for a in answers]
         answered = reasoner_contexts.assign(reason=[a.text for a in answers])[usable]
     else:
         first = distilled_reasons[(distilled_reasons["attempt"] == 0) & distilled_reasons["status"].isin(USABLE_STATUSES)]

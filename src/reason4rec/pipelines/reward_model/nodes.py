@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from reason4rec import contexts as ctx
-from reason4rec import prompts
+from reason4rec.distillation import usable_reason
 from reason4rec.evaluation.metrics import mae, rmse
 from reason4rec.inference import score_ratings
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
@@ -68,7 +68,7 @@ def check_reward_model(
         requests = [TeacherRequest(p, temperature=distill.temperature, max_tokens=distill.max_tokens, sample_index=i) for p, i in asked]
         answers = teacher.complete(requests, stage="reward_check", desc=f"teacher {name.lower()}s")
         reasons[name] = [a.text for a in answers]
-        usable &= pd.Series([a.ok and not a.cut_at(distill.max_tokens) and not prompts.reveals_rating(a.text) for a in answers], index=checked.index)
+        usable &= pd.Series([usable_reason(a, distill.max_tokens) for a in answers], index=checked.index)
     if not usable.all():
         logger.warning("reward check: %d of %d pairs left out (a teacher reason failed, was cut short or states the rating)", (~usable).sum(), len(usable))
     kept = checked[usable]
