@@ -7,7 +7,11 @@ On the test rows every method scored (``test_contexts``), it prints MAE and
 Pearson of rules that read only numbers the prompt shows (the user's and the
 item's average earlier rating, the ratings of the histories shown) next to the
 trained predictors with and without a reason. A predictor that does worse than
-these rules is not reading its prompt's ratings.
+these rules is not reading its prompt's ratings. Two least-squares fits on the
+predictor's own training pairs (``predictor_contexts``) show what a predictor of
+the expected rating can reach from the averages alone, and with the rules
+teacher's verdict (the evidence balance a reasoner that reproduced the teacher
+would hand it).
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from reason4rec import contexts as ctx
+from reason4rec import prompts
+from reason4rec.teacher.rules import read_evidence
 
 
 def latest(project: Path, relative: str) -> pd.DataFrame:
@@ -32,6 +40,20 @@ def score(name: str, prediction: np.ndarray, truth: np.ndarray) -> dict:
     return {"method": name, "mae": float(np.abs(prediction - truth).mean()), "pearson": pearson}
 
 
+def features(contexts: pd.DataFrame, train_mean: float, with_balance: bool) -> np.ndarray:
+    """The two averages (the training mean where unknown), and the rules teacher's evidence balance."""
+    columns = [contexts["user_mean_rating"].fillna(train_mean), contexts["item_mean_rating"].fillna(train_mean)]
+    if with_balance:
+        prompts_shown = [ctx.reasoner_prompt(r, "Digital Music", "paper") for r in contexts.to_dict("records")]
+        columns.append(pd.Series([read_evidence(*prompts.review_history_sections(p)).balance for p in prompts_shown], index=contexts.index))
+    return np.column_stack([np.ones(len(contexts)), *columns])
+
+
+def least_squares(train: pd.DataFrame, test: pd.DataFrame, train_mean: float, with_balance: bool) -> np.ndarray:
+    weights, *_ = np.linalg.lstsq(features(train, train_mean, with_balance), train["rating"].to_numpy(float), rcond=None)
+    return features(test, train_mean, with_balance) @ weights
+
+
 def main(project: Path) -> None:
     contexts = latest(project, "data/05_model_input/test_contexts.parquet")
     train_mean = latest(project, "data/03_primary/interactions_train.parquet")["rating"].mean()
@@ -39,6 +61,7 @@ def main(project: Path) -> None:
     with_reason = contexts[keys].merge(latest(project, "data/07_model_output/test_predictions.parquet")[[*keys, "prediction"]], on=keys, how="left")
     without = contexts[keys].merge(latest(project, "data/07_model_output/test_predictions_no_reason.parquet")[[*keys, "prediction"]], on=keys, how="left")
     truth = contexts["rating"].to_numpy(float)
+    pairs = latest(project, "data/05_model_input/predictor_contexts.parquet")
 
     def shown(history) -> float:
         ratings = [entry["rating"] for entry in history]
@@ -50,6 +73,8 @@ def main(project: Path) -> None:
         score("global mean (training split)", np.full(len(truth), train_mean), truth),
         score("prompt: user average + item average - global mean", averages, truth),
         score("prompt: mean of the shown history ratings", (user_shown + item_shown) / 2, truth),
+        score(f"least squares on the averages ({len(pairs)} training pairs)", least_squares(pairs, contexts, train_mean, False), truth),
+        score("... and the rules teacher's verdict balance", least_squares(pairs, contexts, train_mean, True), truth),
         score("Reason4Rec w/o reason (trained)", without["prediction"].to_numpy(float), truth),
         score("Reason4Rec (trained)", with_reason["prediction"].to_numpy(float), truth),
     ]

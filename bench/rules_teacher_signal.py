@@ -28,8 +28,7 @@ def main(project: Path) -> None:
     pairs = pd.concat(frames, ignore_index=True)
     rows = []
     for record in pairs.to_dict("records"):
-        sections = prompts.split_sections(ctx.reasoner_prompt(record, "Digital Music"))
-        evidence = read_evidence(sections.get(prompts.USER_HISTORY_HEADER, ""), sections.get(prompts.ITEM_HISTORY_HEADER, ""))
+        evidence = read_evidence(*prompts.review_history_sections(ctx.reasoner_prompt(record, "Digital Music", "paper")))
         rows.append({"rating": record["rating"], "verdict": evidence.verdict(), "balance": evidence.balance})
     table = pd.DataFrame(rows)
     print(f"{len(table)} pairs; mean true rating {table['rating'].mean():.2f}")

@@ -87,7 +87,7 @@ def test_a_misspelt_expert_setting_in_yaml_stops_training_and_is_named(tiny_base
 def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatch):
     base, paper = context(project, monkeypatch).params, context(project, monkeypatch, env="paper").params
     named = ("baseline", "max_attempts", "temperature", "chunk_size", "max_tokens")
-    assert [paper["distill_reasons"][k] for k in named] == ["review", 11, 1.0, 256, 4096]
+    assert [paper["distill_reasons"][k] for k in named] == ["none", 11, 1.0, 256, 4096]
     assert {k: v for k, v in paper["distill_reasons"].items() if k not in named} == {
         k: v for k, v in base["distill_reasons"].items() if k not in named
     }
@@ -103,6 +103,7 @@ def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatc
         ("parameters.yml", "summarize:\n  teacher:\n    max_atempts: 2\n", r"unknown summarize.teacher setting\(s\) max_atempts"),
         ("parameters.yml", "histroy_length: 5\n", r"unknown top-level setting\(s\) histroy_length"),
         ("parameters.yml", "distill_reasons:\n  baseline: reviews\n", "distill_reasons.baseline must be one of 'none', 'review', not 'reviews'"),
+        ("parameters.yml", "prompt_wording: code\n", "prompt_wording must be one of 'paper', 'published', not 'code'"),
         ("parameters.yml", "llm:\n  experts:\n    predictor:\n      lora_rank: 4\n", r"unknown llm.experts.predictor setting\(s\) lora_rank"),
         ("globals.yml", "synthetic_world:\n  n_user: 5\n", r"unknown synthetic_world setting\(s\) n_user"),
     ],
@@ -139,6 +140,7 @@ def test_paper_environment_sets_the_published_training_scripts_values(project, m
     assert paper["distill_reasons"]["max_tokens"] == 4096
     assert paper["evaluate"]["gptscore_judge"] == "gpt-4o"  # the paper's GPTScore judge (section 4.1)
     assert paper["evaluate"]["timed_rows"] == 100  # Table 6: 100 data points, timed one at a time
+    assert paper["prompt_wording"] == "published"  # the scripts' words around the histories (the paper's boxes are `paper`)
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ def test_contexts_show_summaries_and_fall_back_to_none(smoke_world):
     context = ctx.build_contexts(target, pool, summaries, 3).iloc[0]
     history = list(context["user_history"])
     assert 1 <= len(history) <= 3 and all(set(entry) == {"title", "positive", "negative", "preferences", "rating"} for entry in history)
-    prompt = ctx.predictor_prompt(context, "Digital Music", "because")
+    prompt = ctx.predictor_prompt(context, "Digital Music", "paper", "because")
     assert "### Personalized Recommendation Analysis ###\nbecause" in prompt
     assert context["user_mean_rating"] == train[(train["user_id"] == target["user_id"].iloc[0]) & (train["timestamp"] < target["timestamp"].iloc[0])]["rating"].mean()
 

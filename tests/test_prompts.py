@@ -49,11 +49,11 @@ Based on the above information, please predict the user's rating for "Silent Wav
 
 
 def test_reasoner_prompt_golden():
-    assert prompts.reasoner_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM) == REASONER_GOLDEN
+    assert prompts.reasoner_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, wording="paper") == REASONER_GOLDEN
 
 
 def test_hint_only_appends_the_hint_sentence():
-    hinted = prompts.reasoner_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, hint_rating=2.0)
+    hinted = prompts.reasoner_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, wording="paper", hint_rating=2.0)
     assert hinted == REASONER_GOLDEN + (
         "\n\nHint: The user actually rated the item 2 stars. The star ranges from 1 to 5, with 5 being the best. "
         "Use the hint but don't mention the user's rating in your response."
@@ -62,8 +62,8 @@ def test_hint_only_appends_the_hint_sentence():
 
 def test_predictor_prompt_golden_and_without_reason():
     reason = "The user loves melody and this album is praised for it."
-    assert prompts.predictor_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, 4.0, 4.5, reason) == PREDICTOR_GOLDEN
-    without = prompts.predictor_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, 4.0, 4.5, None)
+    assert prompts.predictor_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, 4.0, 4.5, reason, wording="paper") == PREDICTOR_GOLDEN
+    without = prompts.predictor_prompt("Digital Music", "Silent Waves Vol. 3", USER, ITEM, 4.0, 4.5, None, wording="paper")
     # Without a reason: no analysis section, and the published direct-prediction prompt's words.
     assert prompts.ANALYSIS_HEADER not in without and without == PREDICTOR_GOLDEN.replace(
         "### Personalized Recommendation Analysis ###\n" + reason + "\n\n", ""
@@ -125,3 +125,67 @@ User Preference Elements: Durability, Aesthetic Appeal, Reliability, Value for M
 
 Give your reply following the example output format. Directly give Positive Aspects, Negative Aspects, and User Preference Elements without other content.
 """
+
+
+def published_histories(entries, with_ratings):
+    """The history text as Peter-Fy/Reason4Rec (d7738c8) builds it, 2_Reasoner/4_distilling_possible_reason.py."""
+    text = ""
+    for i, his in enumerate(entries):
+        text += f"{i + 1}. {his.title}, {float(his.rating):.1f};\n" if with_ratings else f"{i + 1}. {his.title}\n"
+        summary = f"Positive Aspects: {his.positive}\nNegative Aspects: {his.negative}\nUser Preference Elements: {his.preferences}"
+        text += f"{summary}".strip() + "\n\n"
+    return text.strip()
+
+
+USER_TWO = USER + [HistoryEntry("Broken Rivers Vol. 4", "Energy", "None", "Energy", 3.0)]
+
+
+def test_published_wording_is_the_published_scripts_word_for_word():
+    """``prompt_wording: published``: the reasoner's prompt, its hint, the direct-prediction and the
+    reward/predictor prompts exactly as the published scripts write them (f-strings copied verbatim)."""
+    product_class, target_title, target_rating = "Digital Music", "Silent Waves Vol. 3", 2.0
+    user_average_rating, item_average_rating, reasoning = 4.0, 4.5, "The user loves melody."
+    user_history_text, item_history_text = published_histories(USER_TWO, False), published_histories(ITEM, False)
+    generate_reason_prompt = f"""Here is information about a user and a new {product_class} "{target_title}" being recommended to the user. For the user, we have the user's review history. For the new item being recommended, we have the item review history by other users.
+
+### User Review History ###
+{user_history_text}
+
+### Item Review History by other users ###
+{item_history_text}
+
+Analyze whether the user will like the new {product_class} "{target_title}" based on the user's preferences and the recommended item's features. Give you rationale in one paragraph."""
+    hinted_prompt = generate_reason_prompt + f""" 
+(Hint: The user actually rated the item {target_rating} stars. The star range is from 1 to 5, with 5 being the best. Use the hint but don't mention user's rating in your response.)"""
+    user_history_text, item_history_text = published_histories(USER_TWO, True), published_histories(ITEM, True)
+    head = f"""Here is information about a user and a new {product_class} "{target_title}" being recommended to the user. For the user, we have the user's past rating history User ratings range from 1 to 5, where 1 is the lowest and 5 is the highest. For the new item being recommended, we have the item rating history by other users.
+
+### User Rating History ###
+{user_history_text}
+
+### Item Rating History by other users ###
+{item_history_text}
+
+### Average Past Ratings ###
+User's Average Rating (all previous ratings): {float(user_average_rating):.1f}
+Item's Average Rating (all ratings by other users): {float(item_average_rating):.1f}
+
+"""
+    direct_predict_prompt = head + f"""Based on the user's and item's rating histories and their average past ratings, please predict the user's rating for "{target_title}", (1 being the lowest and 5 being highest, directly give the rating without other content.)
+[Output Format] Predicted Rating: [A rating between 1 and 5]\tGive your reply following the output format without any extra information."""
+    reward_predict_prompt = head + f"""### Personalized Recommendation Analysis ###
+{reasoning}
+
+Based on the above information, please predict the user's rating for "{target_title}", (1 being the lowest and 5 being highest, directly give the rating without other content.)
+[Output Format] Predicted Rating: [A rating between 1 and 5]\tGive your reply following the output format without any extra information."""
+
+    built = {"wording": "published"}
+    assert prompts.reasoner_prompt(product_class, target_title, USER_TWO, ITEM, **built) == generate_reason_prompt
+    assert prompts.reasoner_prompt(product_class, target_title, USER_TWO, ITEM, hint_rating=target_rating, **built) == hinted_prompt
+    assert prompts.predictor_prompt(product_class, target_title, USER_TWO, ITEM, 4.0, 4.5, None, **built) == direct_predict_prompt
+    assert prompts.predictor_prompt(product_class, target_title, USER_TWO, ITEM, 4.0, 4.5, reasoning, **built) == reward_predict_prompt
+
+
+def test_an_unknown_wording_names_the_choices():
+    with pytest.raises(ValueError, match="prompt_wording must be one of 'paper', 'published', not 'publish'"):
+        prompts.reasoner_prompt("Book", "Dune", USER, ITEM, wording="publish")

@@ -74,21 +74,24 @@ def _entries(history: Any) -> list[prompts.HistoryEntry]:
     ]
 
 
-def reasoner_prompt(context: dict | pd.Series, domain: str, hint: bool = False) -> str:
+def reasoner_prompt(context: dict | pd.Series, domain: str, wording: str, hint: bool = False) -> str:
     return prompts.reasoner_prompt(
         domain,
         context["title"],
         _entries(context["user_history"]),
         _entries(context["item_history"]),
+        wording=wording,
         hint_rating=context["rating"] if hint else None,
     )
 
 
-def review_inferred_prompt(context: dict | pd.Series, domain: str) -> str:
-    return prompts.review_inferred_prompt(domain, context["title"], _entries(context["user_history"]), _entries(context["item_history"]), context["review"])
+def review_inferred_prompt(context: dict | pd.Series, domain: str, wording: str) -> str:
+    return prompts.review_inferred_prompt(
+        domain, context["title"], _entries(context["user_history"]), _entries(context["item_history"]), context["review"], wording=wording
+    )
 
 
-def predictor_prompt(context: dict | pd.Series, domain: str, reason: str | None) -> str:
+def predictor_prompt(context: dict | pd.Series, domain: str, wording: str, reason: str | None) -> str:
     return prompts.predictor_prompt(
         domain,
         context["title"],
@@ -97,10 +100,11 @@ def predictor_prompt(context: dict | pd.Series, domain: str, reason: str | None)
         context["user_mean_rating"],
         context["item_mean_rating"],
         reason,
+        wording=wording,
     )
 
 
-def rating_sft_examples(contexts: pd.DataFrame, domain: str, reasons: list[str | None]) -> pd.DataFrame:
+def rating_sft_examples(contexts: pd.DataFrame, domain: str, wording: str, reasons: list[str | None]) -> pd.DataFrame:
     """(prompt, response) pairs for a rating expert: the predictor prompt with each
     context's reason (the target review for the reward model, the reasoner's reason
     for the predictor, ``None`` for the "Without Reason" ablation), answered
@@ -108,7 +112,7 @@ def rating_sft_examples(contexts: pd.DataFrame, domain: str, reasons: list[str |
     rows = contexts.to_dict("records")
     return pd.DataFrame(
         {
-            "prompt": [predictor_prompt(r, domain, reason) for r, reason in zip(rows, reasons)],
+            "prompt": [predictor_prompt(r, domain, wording, reason) for r, reason in zip(rows, reasons)],
             "response": [prompts.rating_answer(r["rating"]) for r in rows],
         }
     )

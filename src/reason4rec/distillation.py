@@ -88,10 +88,11 @@ def distill_reasons(
     config: DistillReasons,
     journal: AttemptJournal,
     domain: str,
+    wording: str,
     cost: Callable[[], float] = lambda: 0.0,
 ) -> pd.DataFrame:
     """Run Algorithm 1 over ``contexts`` and return every attempt (``ATTEMPT_COLUMNS``);
-    ``domain`` is the item noun in the prompts."""
+    ``domain`` is the item noun in the prompts, ``wording`` theirs (:data:`reason4rec.prompts.WORDINGS`)."""
     done = journal.read()
     by_pair: dict[str, list[dict]] = {}
     for row in done:
@@ -104,7 +105,7 @@ def distill_reasons(
     progress = tqdm(total=len(records), initial=len(records) - len(pending), desc="distill_reasons", unit="pair")
     for start in range(0, len(pending), config.chunk_size):
         chunk = pending[start : start + config.chunk_size]
-        _distill_chunk(chunk, by_pair, generate, score, config, journal, domain)
+        _distill_chunk(chunk, by_pair, generate, score, config, journal, domain, wording)
         progress.update(len(chunk))
         accepted = sum(any(a["accepted"] for a in attempts) for attempts in by_pair.values())
         progress.set_postfix(accepted=f"{accepted / max(1, len(by_pair)):.0%}", cost=f"${cost():.4f}")
@@ -121,9 +122,9 @@ def _finished(attempts: Sequence[dict], max_attempts: int) -> bool:
     return any(a["accepted"] for a in attempts) or len(attempts) >= max_attempts
 
 
-def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, journal: AttemptJournal, domain: str) -> None:
+def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, journal: AttemptJournal, domain: str, wording: str) -> None:
     baseline_reason = (lambda r: r["review"]) if config.baseline == "review" else (lambda r: None)
-    baselines = dict(zip([pair_id(r) for r in chunk], score([ctx.predictor_prompt(r, domain, baseline_reason(r)) for r in chunk])))
+    baselines = dict(zip([pair_id(r) for r in chunk], score([ctx.predictor_prompt(r, domain, wording, baseline_reason(r)) for r in chunk])))
     while True:
         active = [r for r in chunk if not _finished(by_pair.get(pair_id(r), []), config.max_attempts)]
         if not active:
@@ -131,7 +132,7 @@ def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, jour
         attempt_of = {pair_id(r): len(by_pair.get(pair_id(r), [])) for r in active}
         requests = [
             TeacherRequest(
-                ctx.reasoner_prompt(r, domain, hint=attempt_of[pair_id(r)] > 0),
+                ctx.reasoner_prompt(r, domain, wording, hint=attempt_of[pair_id(r)] > 0),
                 temperature=config.temperature,
                 max_tokens=config.max_tokens,
                 sample_index=attempt_of[pair_id(r)],
@@ -157,7 +158,7 @@ def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, jour
             else:
                 to_score.append((row, r))
             rows.append(row)
-        scored = score([ctx.predictor_prompt(r, domain, row["reason"]) for row, r in to_score]) if to_score else []
+        scored = score([ctx.predictor_prompt(r, domain, wording, row["reason"]) for row, r in to_score]) if to_score else []
         for (row, r), r_reason in zip(to_score, scored):
             s_eval = abs(row["rating"] - r_reason) - abs(row["rating"] - row["r_baseline"])
             row.update(r_reason=float(r_reason), s_eval=float(s_eval), accepted=bool(s_eval < config.tau))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reason4rec.prompts import WORDINGS
 from reason4rec.typed_config import typed_block
 
 
@@ -246,6 +247,7 @@ class Parameters:
     """Everything ``conf/<env>/parameters*.yml`` may hold."""
 
     domain: str
+    prompt_wording: str
     history_length: int
     inference_batch_size: int
     llm: LLM
@@ -258,6 +260,9 @@ class Parameters:
     reason_generation: ReasonGeneration
     evaluate: Evaluate
     baselines: Baselines
+
+    def __post_init__(self):
+        one_of("prompt_wording", self.prompt_wording, tuple(WORDINGS))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Every prompt of the method, in one place (the paper's prompt boxes, section 3).
+"""Every prompt of the method, in one place: the paper's prompt boxes (section 3),
+or for the reasoner and the predictor the published scripts' words (``WORDINGS``).
 
 The domain noun ("Digital Music", "Book", "business") comes from parameters.
 Histories are the last 10 earlier interactions in time order; the predictor's
@@ -37,33 +38,110 @@ User Preference Elements: Durability, Aesthetic Appeal, Reliability, Value for M
 Give your reply following the example output format. Directly give Positive Aspects, Negative Aspects, and User Preference Elements without other content.
 """
 
-USER_HISTORY_HEADER = "### User Review History ###"
-ITEM_HISTORY_HEADER = "### Item Review History by Other Users ###"
+TASK_HEADER = "### Task ###"
 AVERAGES_HEADER = "### Average Past Ratings ###"
 ANALYSIS_HEADER = "### Personalized Recommendation Analysis ###"
-TASK_HEADER = "### Task ###"
 
-REASONER_TASK = (
-    'Analyze whether the user will like the new {domain} "{title}" based on the user\'s preferences and the '
-    "item's features. Provide your rationale in one concise paragraph."
-)
-
-HINT_TEMPLATE = (
-    "Hint: The user actually rated the item {rating} stars. The star ranges from 1 to 5, with 5 being the best. "
-    "Use the hint but don't mention the user's rating in your response."
-)
-
-PREDICTOR_TASK = (
-    '{grounds}, please predict the user\'s rating for "{title}", (1 being the lowest and 5 '
-    "being highest, directly give the rating without other content.)\n\n"
-    "[Output Format] Predicted Rating: [Rating between 1 and 5]"
-)
 # What the rating is based on: with a reason, "the above information"; without one,
 # the published direct-prediction prompt's words (4_distilling_possible_reason.py),
 # which Algorithm 1's `baseline: none`, Table 5's "Without Reason" row and the
 # "Without Reason" ablation all use.
 WITH_REASON_GROUNDS = "Based on the above information"
 DIRECT_PREDICTION_GROUNDS = "Based on the user's and item's rating histories and their average past ratings"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The words around the same content (histories, averages, reason) in the
+    reasoner's and the predictor's prompts. The paper's prompt boxes (section 3)
+    and the published scripts word them differently; ``prompt_wording`` chooses."""
+
+    reasoner_intro: str  # before the histories ("" in the paper's boxes)
+    predictor_intro: str
+    user_reviews_header: str  # the reasoner's history sections
+    item_reviews_header: str
+    user_ratings_header: str  # the predictor's, whose entries carry ratings
+    item_ratings_header: str
+    rated_heading: str  # an entry's first line in the predictor's prompt
+    entry_separator: str
+    task_header: str  # before the closing instruction ("" when it follows the histories bare)
+    reasoner_task: str
+    hint: str  # appended to the reasoner's prompt in Algorithm 1's hinted attempts
+    predictor_task: str
+
+
+WORDINGS = {
+    # The paper's prompt boxes (section 3), compact: no introductory paragraph.
+    "paper": Wording(
+        reasoner_intro="",
+        predictor_intro="",
+        user_reviews_header="### User Review History ###",
+        item_reviews_header="### Item Review History by Other Users ###",
+        user_ratings_header="### User Review History ###",
+        item_ratings_header="### Item Review History by Other Users ###",
+        rated_heading="{number}. {title}, Rating: {rating}",
+        entry_separator="\n",
+        task_header=TASK_HEADER + "\n",
+        reasoner_task=(
+            'Analyze whether the user will like the new {domain} "{title}" based on the user\'s preferences and the '
+            "item's features. Provide your rationale in one concise paragraph."
+        ),
+        hint=(
+            "\n\nHint: The user actually rated the item {rating:g} stars. The star ranges from 1 to 5, with 5 being "
+            "the best. Use the hint but don't mention the user's rating in your response."
+        ),
+        predictor_task=(
+            '{grounds}, please predict the user\'s rating for "{title}", (1 being the lowest and 5 '
+            "being highest, directly give the rating without other content.)\n\n"
+            "[Output Format] Predicted Rating: [Rating between 1 and 5]"
+        ),
+    ),
+    # Peter-Fy/Reason4Rec's scripts word for word (2_Reasoner/4_distilling_possible_reason.py,
+    # 5_construct_reasoner_train_data.py, 3_Predictor/1_construct_predictor_train_data.py),
+    # typos included: what the published numbers were trained and measured on. On the
+    # default run's pairs (SmolLM2's tokenizer) 56 tokens longer for the reasoner, 86 for the predictor.
+    "published": Wording(
+        reasoner_intro=(
+            'Here is information about a user and a new {domain} "{title}" being recommended to the user. For the '
+            "user, we have the user's review history. For the new item being recommended, we have the item review "
+            "history by other users.\n\n"
+        ),
+        predictor_intro=(
+            'Here is information about a user and a new {domain} "{title}" being recommended to the user. For the '
+            "user, we have the user's past rating history User ratings range from 1 to 5, where 1 is the lowest and 5 "
+            "is the highest. For the new item being recommended, we have the item rating history by other users.\n\n"
+        ),
+        user_reviews_header="### User Review History ###",
+        item_reviews_header="### Item Review History by other users ###",
+        user_ratings_header="### User Rating History ###",
+        item_ratings_header="### Item Rating History by other users ###",
+        rated_heading="{number}. {title}, {rating};",
+        entry_separator="\n\n",
+        task_header="",
+        reasoner_task=(
+            'Analyze whether the user will like the new {domain} "{title}" based on the user\'s preferences and the '
+            "recommended item's features. Give you rationale in one paragraph."
+        ),
+        hint=(
+            " \n(Hint: The user actually rated the item {rating:.1f} stars. The star range is from 1 to 5, with 5 "
+            "being the best. Use the hint but don't mention user's rating in your response.)"
+        ),
+        predictor_task=(
+            '{grounds}, please predict the user\'s rating for "{title}", (1 being the lowest and 5 '
+            "being highest, directly give the rating without other content.)\n"
+            "[Output Format] Predicted Rating: [A rating between 1 and 5]\tGive your reply following the output "
+            "format without any extra information."
+        ),
+    ),
+}
+
+
+def wording_named(name: str) -> Wording:
+    """The named wording; an unknown name fails, listing the choices."""
+    if name not in WORDINGS:
+        raise ValueError(f"prompt_wording must be one of {', '.join(map(repr, WORDINGS))}, not {name!r}")
+    return WORDINGS[name]
+
 
 # Table 4/5's "Review-inferred Reason": the teacher infers the reason from the
 # user's own review of the item (the paper gives no prompt; this is the reasoner's
@@ -123,44 +201,70 @@ def summarizer_prompt(domain: str, title: str, rating: float, review: str) -> st
     return SUMMARIZER_TEMPLATE.format(domain=domain, title=title, rating=format_rating(rating), review=review)
 
 
-def format_history(entries: Sequence[HistoryEntry], with_ratings: bool) -> str:
-    """Numbered entries, oldest first; the predictor's carry ``, Rating: x.0`` after the title."""
+def format_history(entries: Sequence[HistoryEntry], with_ratings: bool, words: Wording) -> str:
+    """Numbered entries, oldest first; the predictor's carry their rating in the heading."""
     if not entries:
         return "No earlier reviews."
     blocks = []
     for number, entry in enumerate(entries, start=1):
-        heading = f"{number}. {entry.title}"
         if with_ratings:
-            heading += f", Rating: {format_rating(entry.rating)}"
+            heading = words.rated_heading.format(number=number, title=entry.title, rating=format_rating(entry.rating))
+        else:
+            heading = f"{number}. {entry.title}"
         blocks.append(
             f"{heading}\n{SUMMARY_FIELDS[0]}: {entry.positive}\n{SUMMARY_FIELDS[1]}: {entry.negative}\n"
             f"{SUMMARY_FIELDS[2]}: {entry.preferences}"
         )
-    return "\n".join(blocks)
+    return words.entry_separator.join(blocks)
 
 
-def reasoner_prompt(domain: str, title: str, user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry], hint_rating: float | None = None) -> str:
+def reasoner_prompt(
+    domain: str,
+    title: str,
+    user_history: Sequence[HistoryEntry],
+    item_history: Sequence[HistoryEntry],
+    *,
+    wording: str,
+    hint_rating: float | None = None,
+) -> str:
     """The reasoner's prompt; with ``hint_rating`` the hint sentence is appended and nothing else changes."""
-    prompt = f"{_review_histories(user_history, item_history)}{TASK_HEADER}\n{REASONER_TASK.format(domain=domain, title=title)}"
+    words = wording_named(wording)
+    prompt = (
+        f"{_review_histories(domain, title, user_history, item_history, words)}"
+        f"{words.task_header}{words.reasoner_task.format(domain=domain, title=title)}"
+    )
     if hint_rating is not None:
-        prompt += "\n\n" + HINT_TEMPLATE.format(rating=f"{float(hint_rating):g}")
+        prompt += words.hint.format(rating=float(hint_rating))
     return prompt
 
 
-def review_inferred_prompt(domain: str, title: str, user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry], review: str) -> str:
+def review_inferred_prompt(
+    domain: str, title: str, user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry], review: str, *, wording: str
+) -> str:
     """The teacher's prompt for a "Review-inferred Reason": the histories, the user's review of the item, the task."""
+    words = wording_named(wording)
     return (
-        f"{_review_histories(user_history, item_history)}{REVIEW_HEADER}\n{review}\n\n"
-        f"{TASK_HEADER}\n{REVIEW_INFERRED_TASK.format(domain=domain, title=title)}"
+        f"{_review_histories(domain, title, user_history, item_history, words)}{REVIEW_HEADER}\n{review}\n\n"
+        f"{words.task_header}{REVIEW_INFERRED_TASK.format(domain=domain, title=title)}"
     )
 
 
-def _review_histories(user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry]) -> str:
+def _review_histories(domain: str, title: str, user_history: Sequence[HistoryEntry], item_history: Sequence[HistoryEntry], words: Wording) -> str:
     """The user's and the item's summarized reviews, without ratings (the reasoner's view)."""
     return (
-        f"{USER_HISTORY_HEADER}\n{format_history(user_history, with_ratings=False)}\n\n"
-        f"{ITEM_HISTORY_HEADER}\n{format_history(item_history, with_ratings=False)}\n\n"
+        f"{words.reasoner_intro.format(domain=domain, title=title)}"
+        f"{words.user_reviews_header}\n{format_history(user_history, False, words)}\n\n"
+        f"{words.item_reviews_header}\n{format_history(item_history, False, words)}\n\n"
     )
+
+
+def review_history_sections(prompt: str) -> tuple[str, str]:
+    """The user's and the item's history sections of a reasoner prompt in any wording
+    (in ``published`` the item's runs on into the closing instruction, which names no aspect field)."""
+    sections = split_sections(prompt)
+    user = next((sections[w.user_reviews_header] for w in WORDINGS.values() if w.user_reviews_header in sections), "")
+    item = next((sections[w.item_reviews_header] for w in WORDINGS.values() if w.item_reviews_header in sections), "")
+    return user, item
 
 
 def predictor_prompt(
@@ -171,19 +275,23 @@ def predictor_prompt(
     user_mean_rating: float,
     item_mean_rating: float,
     reason: str | None,
+    *,
+    wording: str,
 ) -> str:
     """The predictor's (and the reward model's) prompt. ``reason=None`` removes the
     analysis section and asks in the published direct-prediction words: the
     paper's "Without Reason" ablation and Algorithm 1's ``baseline: none``."""
+    words = wording_named(wording)
     analysis = f"{ANALYSIS_HEADER}\n{reason}\n\n" if reason is not None else ""
     grounds = WITH_REASON_GROUNDS if reason is not None else DIRECT_PREDICTION_GROUNDS
     return (
-        f"{USER_HISTORY_HEADER}\n{format_history(user_history, with_ratings=True)}\n\n"
-        f"{ITEM_HISTORY_HEADER}\n{format_history(item_history, with_ratings=True)}\n\n"
+        f"{words.predictor_intro.format(domain=domain, title=title)}"
+        f"{words.user_ratings_header}\n{format_history(user_history, True, words)}\n\n"
+        f"{words.item_ratings_header}\n{format_history(item_history, True, words)}\n\n"
         f"{AVERAGES_HEADER}\n"
         f"User's Average Rating (all previous ratings): {_mean(user_mean_rating)}\n"
         f"Item's Average Rating (all ratings by other users): {_mean(item_mean_rating)}\n\n"
-        f"{analysis}{TASK_HEADER}\n{PREDICTOR_TASK.format(grounds=grounds, title=title)}"
+        f"{analysis}{words.task_header}{words.predictor_task.format(grounds=grounds, title=title)}"
     )
 
 

@@ -31,13 +31,13 @@ def test_summary_of_a_review_without_aspects_still_has_three_fields():
     assert prompts.parse_summary(summarize_review("Arrived on time.")) == {"positive": "None", "negative": "None", "preferences": "None"}
 
 
-def reasoner_prompt(hint=None):
+def reasoner_prompt(hint=None, wording="paper"):
     user = [H("A", "Vocals, Melody", "None", "Vocals, Melody"), H("B", "Vocals", "Production", "Vocals, Production")]
     item = [H("C", "Vocals, Melody", "None", "Vocals"), H("D", "Melody", "None", "Melody")]
-    return prompts.reasoner_prompt("Digital Music", "Golden Waves", user, item, hint_rating=hint)
+    return prompts.reasoner_prompt("Digital Music", "Golden Waves", user, item, wording=wording, hint_rating=hint)
 
 
-def taste_prompt(item_positive="Vocals, Production", item_negative="None", hint=None, incidental="Energy"):
+def taste_prompt(item_positive="Vocals, Production", item_negative="None", hint=None, incidental="Energy", wording="paper"):
     """A user who always names vocals and lyrics (and once something incidental); other reviewers
     judge the item on vocals and on aspects this user does not care about."""
     user = [
@@ -49,7 +49,7 @@ def taste_prompt(item_positive="Vocals, Production", item_negative="None", hint=
         H("D", item_positive, item_negative, "Vocals, Production"),
         H("E", "Production", "None", f"Production, {incidental}"),
     ]
-    return prompts.reasoner_prompt("Digital Music", "Golden Waves Vol. 3", user, item, hint_rating=hint)
+    return prompts.reasoner_prompt("Digital Music", "Golden Waves Vol. 3", user, item, wording=wording, hint_rating=hint)
 
 
 def reasons_of(prompt, samples=12):
@@ -100,7 +100,7 @@ def test_without_a_hint_the_verdict_steps_with_the_balance_of_praise_and_faults(
     def free_reason(praised, faulted):
         user = [H(t, "Vocals, Lyrics, Melody", "None", "Vocals, Lyrics, Melody") for t in "AB"]
         item = [H("C", praised or "None", faulted or "None", "Vocals, Lyrics, Melody")]
-        return compose_reason(prompts.reasoner_prompt("Digital Music", "T", user, item), 0.0, 0)
+        return compose_reason(prompts.reasoner_prompt("Digital Music", "T", user, item, wording="paper"), 0.0, 0)
 
     assert "love" in free_reason("Vocals", "")
     assert "love" in free_reason("Vocals, Lyrics", "Melody")
@@ -125,7 +125,7 @@ def test_reasons_are_one_short_paragraph():
 
 
 def test_a_prompt_with_empty_histories_still_gets_a_reason():
-    reason = compose_reason(prompts.reasoner_prompt("Book", "T", [], []), 0.9, 0)
+    reason = compose_reason(prompts.reasoner_prompt("Book", "T", [], [], wording="paper"), 0.9, 0)
     assert reason and not named(reason) and not prompts.reveals_rating(reason)
 
 
@@ -146,7 +146,7 @@ def test_a_reason_does_not_depend_on_the_process_string_hash_seed():
 
     user = [H("A", "Vocals, Melody, Energy, Lyrics", "None", "Vocals, Melody, Energy, Lyrics, Rhythm")] * 2
     item = [H("C", "Vocals, Melody, Energy, Lyrics, Rhythm", "None", "Vocals, Melody, Energy, Lyrics, Rhythm")]
-    prompt = prompts.reasoner_prompt("Digital Music", "Golden Waves", user, item)
+    prompt = prompts.reasoner_prompt("Digital Music", "Golden Waves", user, item, wording="paper")
     code = "import sys; from reason4rec.teacher.rules import compose_reason; print(compose_reason(sys.stdin.read(), 0.0, 0))"
     reasons = {
         subprocess.run([sys.executable, "-c", code], input=prompt, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
@@ -162,7 +162,7 @@ def test_a_review_inferred_reason_names_what_the_review_praises_and_criticises()
     item = [prompts.HistoryEntry("B", "Melody", "None", "Melody", 5.0)]
     teacher = Teacher(RulesBackend(), AnswerCache(None), concurrency=1)
     asked = {
-        review: prompts.review_inferred_prompt("Digital Music", "Silent Waves", user, item, review)
+        review: prompts.review_inferred_prompt("Digital Music", "Silent Waves", user, item, review, wording="paper")
         for review in (
             "Really enjoyed this one. The vocals are stunning. The mix is a mess.",
             "Disappointed. The lyrics are shallow. It sounds tinny.",
@@ -175,3 +175,14 @@ def test_a_review_inferred_reason_names_what_the_review_praises_and_criticises()
     assert "praises its lyrics" in positive and "very likely love" in positive
     assert "melody" not in mixed + negative + positive  # the histories' aspect is not what it reasons from
     assert not any(prompts.reveals_rating(r) for r in (mixed, negative, positive))
+
+
+def test_the_rules_teacher_reads_either_prompt_wording_alike():
+    """``prompt_wording: published`` (conf/paper) words the same histories and hint differently:
+    the rules teacher finds the same evidence and hint in both (a sampled reason's phrasing is
+    seeded by the prompt's text, so only the greedy one is compared word for word)."""
+    for make in (reasoner_prompt, taste_prompt):
+        for hint in (None, 1.0, 3.0, 5.0):
+            paper, published = make(hint=hint), make(hint=hint, wording="published")
+            assert paper != published and compose_reason(paper, 0.0, 0) == compose_reason(published, 0.0, 0)
+            assert [named(r) for r in reasons_of(paper)] == [named(r) for r in reasons_of(published)]

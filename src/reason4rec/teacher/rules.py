@@ -148,9 +148,8 @@ def compose_reason(prompt: str, temperature: float, sample_index: int) -> str:
     item is notable for, so those are the ones named; the user's other
     interests or the item's other features are named only when nothing is shared.
     """
-    sections = prompts.split_sections(prompt)
-    evidence = read_evidence(sections.get(prompts.USER_HISTORY_HEADER, ""), sections.get(prompts.ITEM_HISTORY_HEADER, ""))
-    hint = re.search(r"rated the item ([0-9.]+) stars", sections.get(prompts.TASK_HEADER, ""))
+    evidence = read_evidence(*prompts.review_history_sections(prompt))
+    hint = re.search(r"rated the item ([0-9.]+) stars", prompt.rsplit("\n", 1)[-1])  # the hint is the prompt's last line
     verdict = _hinted_verdict(float(hint.group(1))) if hint else evidence.verdict()
     rng = random.Random(int(hashlib.sha256(f"{prompt}|{sample_index}".encode()).hexdigest()[:16], 16))
     style = _Style(rng if temperature > 0 else None)

@@ -12,12 +12,12 @@ PARAMS = {"max_attempts": 3, "tau": -10.0, "baseline": "review", "temperature": 
 
 
 def test_pipeline_journals_every_rejected_attempt_and_counts_the_teachers_calls(tiny_base, pair_contexts):
-    reward_model, _ = train_adapter(tiny_base, rating_sft_examples(pair_contexts, "Digital Music", pair_contexts["review"].tolist()), {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}, "reward_model")
+    reward_model, _ = train_adapter(tiny_base, rating_sft_examples(pair_contexts, "Digital Music", "paper", pair_contexts["review"].tolist()), {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}, "reward_model")
     out = run_pipeline(
         create_pipeline(),
         {
             "reasoner_contexts": pair_contexts, "base_model": tiny_base, "reward_model_adapter": reward_model,
-            "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "params:domain": "Digital Music",
+            "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "params:domain": "Digital Music", "params:prompt_wording": "paper",
             "params:distill_reasons": PARAMS, "params:inference_batch_size": 8, "params:llm.inference": {},
         },
         ["distilled_reasons", "teacher_usage_distill_reasons"],

@@ -13,7 +13,7 @@ BASE = {**TINY_BASE_PARAMS, "tiny": {**TINY_BASE_PARAMS["tiny"], "corpus_size": 
 
 
 def run_ingest(raw_dataset):
-    inputs = {"raw_reviews": raw_dataset.load(), "params:ingest": PARAMS, "params:pairs": PAIRS, "params:llm.base": BASE, "params:domain": "Digital Music"}
+    inputs = {"raw_reviews": raw_dataset.load(), "params:ingest": PARAMS, "params:pairs": PAIRS, "params:llm.base": BASE, "params:domain": "Digital Music", "params:prompt_wording": "paper"}
     splits = [f"interactions_{split}" for split in ("train", "valid", "test")] + ["history_pool"]
     return run_pipeline(create_pipeline(), inputs, [*splits, "dataset_stats", "ingest_rejects", "reward_pairs", "reasoner_pairs", "base_model"])
 
@@ -55,4 +55,4 @@ def test_ingest_on_real_musical_instruments(musical_instruments):
 def test_a_misspelt_base_setting_is_refused_before_anything_is_built(smoke_world):
     train = generate_review_world(smoke_world)
     with pytest.raises(ValueError, match=r"unknown llm.base.tiny setting\(s\) corpus_sise"):
-        build_base(train, {**BASE, "tiny": {**BASE["tiny"], "corpus_sise": 10}}, "Digital Music")
+        build_base(train, {**BASE, "tiny": {**BASE["tiny"], "corpus_sise": 10}}, "Digital Music", "paper")

@@ -29,7 +29,7 @@ def _attempts(contexts: pd.DataFrame) -> pd.DataFrame:
 def test_each_alternative_supervises_the_reasoner_with_its_own_answers(pair_contexts):
     teacher = Teacher(RulesBackend(), AnswerCache(None), concurrency=2)
     attempts = _attempts(pair_contexts)
-    built = {name: ablation_reasoner_sft_examples(pair_contexts, attempts, teacher, "Digital Music", DISTILL, supervision=name) for name in SUPERVISIONS}
+    built = {name: ablation_reasoner_sft_examples(pair_contexts, attempts, teacher, "Digital Music", "paper", DISTILL, supervision=name) for name in SUPERVISIONS}
     # Every prompt is the reasoner's own, never hinted and never with the review.
     for sft in built.values():
         assert not sft["prompt"].str.contains("Hint:").any() and not sft["prompt"].str.contains(prompts.REVIEW_HEADER, regex=False).any()
@@ -38,7 +38,7 @@ def test_each_alternative_supervises_the_reasoner_with_its_own_answers(pair_cont
     # History-inferred: Algorithm 1's first reason whatever the reward model said, unless it states the rating.
     assert built["history_inferred"]["response"].tolist() == [f"first reason {k}" for k in range(len(pair_contexts) - 1)]
     with pytest.raises(ValueError, match="unknown reason_ablations supervision"):
-        ablation_reasoner_sft_examples(pair_contexts, attempts, teacher, "Digital Music", DISTILL, supervision="hint_inferred")
+        ablation_reasoner_sft_examples(pair_contexts, attempts, teacher, "Digital Music", "paper", DISTILL, supervision="hint_inferred")
 
 
 def test_pipeline_runs_steps_two_and_three_per_alternative_and_tables_them_on_the_same_rows(tiny_base, pair_contexts):
@@ -52,7 +52,7 @@ def test_pipeline_runs_steps_two_and_three_per_alternative_and_tables_them_on_th
             "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "base_model": tiny_base,
             "test_predictions": predictions, "test_predictions_no_reason": predictions[["user_id", "item_id", "rating", "prediction"]],
             "interactions_test": test_contexts, "params:evaluate": {"seed": 0, "report_examples": 1, "timed_rows": 1},
-            "params:domain": "Digital Music", "params:distill_reasons": DISTILL, "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0},
+            "params:domain": "Digital Music", "params:prompt_wording": "paper", "params:distill_reasons": DISTILL, "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0},
             "params:inference_batch_size": 8, "params:llm.inference": {}, "params:llm.experts.reasoner": hyper, "params:llm.experts.predictor": {**hyper, "loss_on": "rating"},
         },
         ["reason_ablation_accuracy", "reason_ablations_report", "review_guided.reasoner_adapter", "history_inferred.predictor_sft_data", *(f"{n}_test_predictions" for n in SUPERVISIONS)],

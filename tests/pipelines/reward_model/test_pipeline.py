@@ -14,7 +14,7 @@ DISTILL = {"max_attempts": 3, "tau": 0.1, "baseline": "none", "temperature": 0.9
 
 
 def test_the_target_review_fills_the_analysis_slot(pair_contexts):
-    sft = reward_sft_examples(pair_contexts, "Digital Music")
+    sft = reward_sft_examples(pair_contexts, "Digital Music", "paper")
     for review, prompt in zip(pair_contexts["review"], sft["prompt"]):
         assert f"{prompts.ANALYSIS_HEADER}\n{review}" in prompt
     assert sft["response"].tolist() == [prompts.rating_answer(r) for r in pair_contexts["rating"]]
@@ -26,7 +26,7 @@ def test_pipeline_trains_on_the_reward_pairs_and_checks_on_the_reasoner_pairs(ti
     out = run_pipeline(
         create_pipeline(),
         {
-            "reward_contexts": reward_contexts, "reasoner_contexts": reasoner_contexts, "base_model": tiny_base, "params:domain": "Digital Music",
+            "reward_contexts": reward_contexts, "reasoner_contexts": reasoner_contexts, "base_model": tiny_base, "params:domain": "Digital Music", "params:prompt_wording": "paper",
             "params:llm.experts.reward_model": {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}, "params:reward_model": {"check_pairs": 3}, "params:inference_batch_size": 8, "params:llm.inference": {},
             "teacher": teacher, "params:distill_reasons": DISTILL,
         },
@@ -45,7 +45,7 @@ def test_every_reason_type_reaches_the_reward_model_and_unusable_pairs_are_left_
 
     seen: dict[int, list] = {}
 
-    def fake_score(engine, contexts, reasons, adapter, domain, batch_size):
+    def fake_score(engine, contexts, reasons, adapter, domain, wording, batch_size):
         seen[len(seen)] = None if reasons is None else list(reasons)
         return [3.0] * len(contexts), 0.0
 
@@ -62,7 +62,7 @@ def test_every_reason_type_reaches_the_reward_model_and_unusable_pairs_are_left_
     monkeypatch.setattr(nodes, "engine_for", lambda *a, **k: None)
     checked = pair_contexts.head(4)
     teacher = StatingTeacher(RulesBackend(), AnswerCache(None), concurrency=2)
-    table = nodes.check_reward_model(checked, tiny_base, None, teacher, "Digital Music", {"check_pairs": None}, DISTILL, 8).set_index("reason_type")
+    table = nodes.check_reward_model(checked, tiny_base, None, teacher, "Digital Music", "paper", {"check_pairs": None}, DISTILL, 8).set_index("reason_type")
     assert (table["rows"] == 3).all()
     review_guided, review_inferred, hint_inferred, history_inferred, without = (seen[i] for i in range(5))
     assert review_guided == checked["review"].iloc[1:].tolist()
@@ -80,4 +80,4 @@ def test_a_misspelt_check_setting_is_refused(tiny_base, pair_contexts):
     from reason4rec.pipelines.reward_model.nodes import check_reward_model
 
     with pytest.raises(ValueError, match="unknown reward_model setting.*check_pair\\b"):
-        check_reward_model(pair_contexts, tiny_base, None, None, "Digital Music", {"check_pair": 3}, DISTILL, 8)
+        check_reward_model(pair_contexts, tiny_base, None, None, "Digital Music", "paper", {"check_pair": 3}, DISTILL, 8)

@@ -13,8 +13,8 @@ RATING_HYPER = {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}
 
 def test_the_ablation_never_sees_a_reason_and_the_predictor_always_does(pair_contexts):
     reasons = pair_contexts[["user_id", "item_id"]].assign(reason="Others praise its melody.")
-    with_reason = predictor_sft_examples(pair_contexts, reasons, "Digital Music")
-    without = no_reason_sft_examples(pair_contexts, "Digital Music")
+    with_reason = predictor_sft_examples(pair_contexts, reasons, "Digital Music", "paper")
+    without = no_reason_sft_examples(pair_contexts, "Digital Music", "paper")
     assert len(with_reason) == len(without) == len(pair_contexts)
     assert with_reason["prompt"].str.contains(f"{prompts.ANALYSIS_HEADER}\nOthers praise its melody.").all()
     assert not without["prompt"].str.contains(prompts.ANALYSIS_HEADER).any()
@@ -29,7 +29,7 @@ def test_pipeline_trains_the_predictor_on_the_reasoners_own_reasons_and_the_abla
         create_pipeline(),
         {
             "reasoner_contexts": pair_contexts, "distilled_reasons": pd.DataFrame(columns=ATTEMPT_COLUMNS), "params:train_predictor": {"pairs": "all"},
-            "base_model": tiny_base, "reasoner_adapter": reasoner, "params:domain": "Digital Music",
+            "base_model": tiny_base, "reasoner_adapter": reasoner, "params:domain": "Digital Music", "params:prompt_wording": "published",
             "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0}, "params:inference_batch_size": 8, "params:llm.inference": {},
             "params:llm.experts.predictor": RATING_HYPER,
         },
@@ -40,6 +40,9 @@ def test_pipeline_trains_the_predictor_on_the_reasoners_own_reasons_and_the_abla
     for reason, prompt in zip(reasons["reason"], out["predictor_sft_data"]["prompt"]):
         assert f"{prompts.ANALYSIS_HEADER}\n{reason}" in prompt
     assert not out["predictor_no_reason_sft_data"]["prompt"].str.contains(prompts.ANALYSIS_HEADER).any()
+    published = prompts.WORDINGS["published"]  # params:prompt_wording took effect in every prompt built
+    for table in (out["predictor_sft_data"], out["predictor_no_reason_sft_data"]):
+        assert table["prompt"].str.startswith("Here is information about a user").all() and table["prompt"].str.contains(published.user_ratings_header).all()
     for name in ("predictor", "predictor_no_reason"):
         metadata = out[f"{name}_adapter"].metadata
         assert metadata["expert"] == name and metadata["training_examples"] == len(pair_contexts) and metadata["hyperparameters"]["loss_on"] == "rating"

@@ -21,16 +21,16 @@ def attempts(contexts: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_sft_data_is_the_accepted_reasons_under_prompts_without_the_hint(pair_contexts):
-    sft = reasoner_sft_examples(attempts(pair_contexts), pair_contexts, "Digital Music")
+    sft = reasoner_sft_examples(attempts(pair_contexts), pair_contexts, "Digital Music", "paper")
     assert len(sft) == len(pair_contexts) - 1
     assert sft["response"].str.startswith("Others praise its melody").all()
-    assert not sft["prompt"].str.contains("Hint:").any() and sft["prompt"].str.contains(prompts.REASONER_TASK[:30]).all()
+    assert not sft["prompt"].str.contains("Hint:").any() and sft["prompt"].str.contains(prompts.WORDINGS["paper"].reasoner_task[:30]).all()
 
 
 def test_pipeline_trains_the_reasoner_on_accepted_reasons_only(tiny_base, pair_contexts):
     out = run_pipeline(
         create_pipeline(),
-        {"distilled_reasons": attempts(pair_contexts), "reasoner_contexts": pair_contexts, "base_model": tiny_base, "params:domain": "Digital Music", "params:llm.experts.reasoner": {**LORA_HYPER, "epochs": 1}},
+        {"distilled_reasons": attempts(pair_contexts), "reasoner_contexts": pair_contexts, "base_model": tiny_base, "params:domain": "Digital Music", "params:prompt_wording": "paper", "params:llm.experts.reasoner": {**LORA_HYPER, "epochs": 1}},
         ["reasoner_sft_data", "reasoner_adapter", "reasoner_loss_curve", "reasoner_loss_plot"],
     )
     adapter = out["reasoner_adapter"]

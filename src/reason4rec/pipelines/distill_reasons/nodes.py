@@ -23,6 +23,7 @@ def distill(
     reward_adapter: AdapterArtifact,
     teacher: Teacher,
     domain: str,
+    wording: str,
     params: dict[str, Any],
     batch_size: int,
     inference: dict[str, Any] | None = None,
@@ -35,7 +36,7 @@ def distill(
     """
     config = typed_block(DistillReasons, params, "distill_reasons")
     engine = engine_for(base_model, {"reward_model": reward_adapter}, inference)
-    settings = {**{k: v for k, v in asdict(config).items() if k != "journal_dir"}, "domain": domain}
+    settings = {**{k: v for k, v in asdict(config).items() if k != "journal_dir"}, "domain": domain, "wording": wording}
     job = fingerprint(reward_adapter.metadata.get("run"), teacher.backend.identity(), settings, reasoner_contexts[["user_id", "item_id"]].values.tolist())
     journal = AttemptJournal(Path(config.journal_dir) / f"{job}.jsonl" if config.journal_dir else None)
     attempts = distill_reasons(
@@ -45,6 +46,7 @@ def distill(
         config=config,
         journal=journal,
         domain=domain,
+        wording=wording,
         cost=lambda: teacher.cost("distill_reasons"),
     )
     return attempts, teacher.usage_table()

@@ -46,6 +46,7 @@ def predict_with_reasons(
     reasoner_adapter: AdapterArtifact,
     predictor_adapter: AdapterArtifact,
     domain: str,
+    wording: str,
     generation: dict[str, Any],
     batch_size: int,
     inference: dict[str, Any] | None = None,
@@ -54,8 +55,8 @@ def predict_with_reasons(
     predictor scores the rating. ``seconds`` is this row's share of the batched
     reason generation plus rating scoring."""
     engine = engine_for(base_model, {"reasoner": reasoner_adapter, "predictor": predictor_adapter}, inference)
-    reasons = generate_reasons(engine, test_contexts, "reasoner", domain, generation, batch_size)
-    ratings, scoring_seconds = score_ratings(engine, test_contexts, reasons["reason"], "predictor", domain, batch_size)
+    reasons = generate_reasons(engine, test_contexts, "reasoner", domain, wording, generation, batch_size)
+    ratings, scoring_seconds = score_ratings(engine, test_contexts, reasons["reason"], "predictor", domain, wording, batch_size)
     return pd.DataFrame(
         {
             "user_id": test_contexts["user_id"],
@@ -75,6 +76,7 @@ def time_one_at_a_time(
     reasoner_adapter: AdapterArtifact,
     predictor_adapter: AdapterArtifact,
     domain: str,
+    wording: str,
     generation: dict[str, Any],
     params: dict[str, Any],
     inference: dict[str, Any] | None = None,
@@ -90,8 +92,8 @@ def time_one_at_a_time(
         for _, context in test_contexts.head(rows).iterrows():
             one = context.to_frame().T
             began = time.perf_counter()
-            reason = generate_reasons(engine, one, "reasoner", domain, generation, batch_size=1)
-            score_ratings(engine, one, reason["reason"], "predictor", domain, batch_size=1)
+            reason = generate_reasons(engine, one, "reasoner", domain, wording, generation, batch_size=1)
+            score_ratings(engine, one, reason["reason"], "predictor", domain, wording, batch_size=1)
             timed.append({"user_id": context["user_id"], "item_id": context["item_id"], "seconds": time.perf_counter() - began, "new_tokens": int(reason["new_tokens"].iloc[0]) + 1})
     return pd.DataFrame(timed, columns=["user_id", "item_id", "seconds", "new_tokens"])
 
@@ -101,11 +103,12 @@ def predict_without_reasons(
     base_model: BaseModelArtifact,
     adapter: AdapterArtifact,
     domain: str,
+    wording: str,
     batch_size: int,
     inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     engine = engine_for(base_model, {"predictor_no_reason": adapter}, inference)
-    ratings, _ = score_ratings(engine, test_contexts, None, "predictor_no_reason", domain, batch_size)
+    ratings, _ = score_ratings(engine, test_contexts, None, "predictor_no_reason", domain, wording, batch_size)
     return test_contexts[["user_id", "item_id", "rating"]].assign(prediction=ratings)
 
 

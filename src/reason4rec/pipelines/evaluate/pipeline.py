@@ -22,19 +22,19 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(build_contexts, ["test_targets", "history_pool", "summaries", "params:history_length"], "test_contexts", name="build_test_contexts"),
             Node(
                 predict_with_reasons,
-                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"],
+                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:prompt_wording", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"],
                 "test_predictions",
                 name="predict_with_reasons",
             ),
             Node(
                 time_one_at_a_time,
-                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:reason_generation", "params:evaluate", "params:llm.inference"],
+                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:prompt_wording", "params:reason_generation", "params:evaluate", "params:llm.inference"],
                 "test_timings",
                 name="time_one_at_a_time",
             ),
             Node(
                 predict_without_reasons,
-                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:inference_batch_size", "params:llm.inference"],
+                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:prompt_wording", "params:inference_batch_size", "params:llm.inference"],
                 "test_predictions_no_reason",
                 name="predict_without_reasons",
             ),

@@ -84,7 +84,7 @@ def sample_pairs(interactions_train: pd.DataFrame, history_pool: pd.DataFrame, p
     return samples["reward"], samples["reasoner"]
 
 
-def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], domain: str) -> BaseModelArtifact:
+def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], domain: str, wording: str) -> BaseModelArtifact:
     """The shared base model, built once into a versioned artifact every expert loads.
 
     For ``tiny`` its tokenizer and pre-training text are ``corpus_size`` training
@@ -96,6 +96,6 @@ def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], do
         return build_base_model([], base_params)
     sample = interactions_train.sample(min(config.tiny.corpus_size, len(interactions_train)), random_state=config.tiny.seed)
     texts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in sample.itertuples()]
-    texts += [prompts.format_summary([], [], []), prompts.reasoner_prompt(domain, "", [], []), prompts.predictor_prompt(domain, "", [], [], float("nan"), float("nan"), "")]
+    texts += [prompts.format_summary([], [], []), prompts.reasoner_prompt(domain, "", [], [], wording=wording), prompts.predictor_prompt(domain, "", [], [], float("nan"), float("nan"), "", wording=wording)]
     texts += [prompts.rating_answer(r) for r in (1, 2, 3, 4, 5)] * 20
     return build_base_model(texts, base_params)

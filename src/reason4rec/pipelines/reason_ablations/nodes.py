@@ -33,6 +33,7 @@ def ablation_reasoner_sft_examples(
     distilled_reasons: pd.DataFrame,
     teacher: Teacher,
     domain: str,
+    wording: str,
     distill_params: dict[str, Any],
     supervision: str,
 ) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def ablation_reasoner_sft_examples(
         answered = reasoner_contexts.assign(reason=reasoner_contexts["review"])
     elif supervision == "review_inferred":
         distill = typed_block(DistillReasons, distill_params, "distill_reasons")
-        requests = [TeacherRequest(ctx.review_inferred_prompt(r, domain), temperature=distill.temperature, max_tokens=distill.max_tokens) for r in reasoner_contexts.to_dict("records")]
+        requests = [TeacherRequest(ctx.review_inferred_prompt(r, domain, wording), temperature=distill.temperature, max_tokens=distill.max_tokens) for r in reasoner_contexts.to_dict("records")]
         answers = teacher.complete(requests, stage="reason_ablations", desc="teacher review-inferred reasons")
         usable = [usable_reason(a, distill.max_tokens) for a in answers]
         answered = reasoner_contexts.assign(reason=[a.text for a in answers])[usable]
@@ -60,7 +61,7 @@ def ablation_reasoner_sft_examples(
         answered = reasoner_contexts.merge(first[["user_id", "item_id", "reason"]], on=["user_id", "item_id"], how="inner")
     logger.info("%s: %d of %d reasoner pairs supervised", SUPERVISIONS[supervision], len(answered), len(reasoner_contexts))
     rows = answered.to_dict("records")
-    return pd.DataFrame({"prompt": [ctx.reasoner_prompt(r, domain) for r in rows], "response": [r["reason"] for r in rows]})
+    return pd.DataFrame({"prompt": [ctx.reasoner_prompt(r, domain, wording) for r in rows], "response": [r["reason"] for r in rows]})
 
 
 def compile_reason_ablations(

@@ -12,25 +12,25 @@ from .nodes import SUPERVISIONS, ablation_reasoner_sft_examples, compile_reason_
 
 SHARED_INPUTS = {"reasoner_contexts", "distilled_reasons", "teacher", "predictor_contexts", "test_contexts", "base_model"}
 SHARED_PARAMETERS = {
-    "params:domain", "params:distill_reasons", "params:reason_generation", "params:inference_batch_size", "params:llm.inference",
+    "params:domain", "params:prompt_wording", "params:distill_reasons", "params:reason_generation", "params:inference_batch_size", "params:llm.inference",
     "params:llm.experts.reasoner", "params:llm.experts.predictor",
 }  # fmt: skip
 
 
 def supervision_pipeline(supervision: str) -> Pipeline:
     """The reasoner trained on ``supervision``, the predictor on that reasoner's reasons, both scored on the test rows."""
-    generation = ["params:domain", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"]
+    generation = ["params:domain", "params:prompt_wording", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"]
     steps = Pipeline(
         [
             Node(
                 bound(ablation_reasoner_sft_examples, supervision=supervision),
-                ["reasoner_contexts", "distilled_reasons", "teacher", "params:domain", "params:distill_reasons"],
+                ["reasoner_contexts", "distilled_reasons", "teacher", "params:domain", "params:prompt_wording", "params:distill_reasons"],
                 "reasoner_sft_data",
                 name="build_reasoner_sft_data",
             ),
             expert_training_pipeline("reasoner"),
             Node(generate_pair_reasons, ["predictor_contexts", "base_model", "reasoner_adapter", *generation], "reasoner_pair_reasons", name="generate_reasoner_pair_reasons"),
-            Node(predictor_sft_examples, ["predictor_contexts", "reasoner_pair_reasons", "params:domain"], "predictor_sft_data", name="build_predictor_sft_data"),
+            Node(predictor_sft_examples, ["predictor_contexts", "reasoner_pair_reasons", "params:domain", "params:prompt_wording"], "predictor_sft_data", name="build_predictor_sft_data"),
             expert_training_pipeline("predictor"),
             Node(predict_with_reasons, ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", *generation], "test_predictions", name="predict_with_reasons"),
         ]

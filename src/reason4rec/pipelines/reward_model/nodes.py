@@ -20,9 +20,9 @@ from reason4rec.typed_config import typed_block
 logger = logging.getLogger(__name__)
 
 
-def reward_sft_examples(reward_contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
+def reward_sft_examples(reward_contexts: pd.DataFrame, domain: str, wording: str) -> pd.DataFrame:
     """The predictor prompt with the target review in the reason slot, answered with the rating."""
-    return ctx.rating_sft_examples(reward_contexts, domain, reward_contexts["review"].tolist())
+    return ctx.rating_sft_examples(reward_contexts, domain, wording, reward_contexts["review"].tolist())
 
 
 # Table 5's rows, in the order of their known closeness to the target review.
@@ -35,6 +35,7 @@ def check_reward_model(
     reward_adapter: AdapterArtifact,
     teacher: Teacher,
     domain: str,
+    wording: str,
     params: dict[str, Any],
     distill_params: dict[str, Any],
     batch_size: int,
@@ -58,9 +59,9 @@ def check_reward_model(
     checked = (reasoner_contexts.head(check_pairs) if check_pairs else reasoner_contexts).reset_index(drop=True)
     records = checked.to_dict("records")
     teacher_prompts = {
-        "Review-inferred Reason": [(ctx.review_inferred_prompt(r, domain), 0) for r in records],
-        "Hint-inferred Reason": [(ctx.reasoner_prompt(r, domain, hint=True), 1) for r in records],
-        "History-inferred Reason": [(ctx.reasoner_prompt(r, domain), 0) for r in records],
+        "Review-inferred Reason": [(ctx.review_inferred_prompt(r, domain, wording), 0) for r in records],
+        "Hint-inferred Reason": [(ctx.reasoner_prompt(r, domain, wording, hint=True), 1) for r in records],
+        "History-inferred Reason": [(ctx.reasoner_prompt(r, domain, wording), 0) for r in records],
     }
     reasons: dict[str, list[str | None]] = {"Review-guided Reason": checked["review"].tolist(), "Without Reason": [None] * len(records)}
     usable = pd.Series(True, index=checked.index)
@@ -77,6 +78,6 @@ def check_reward_model(
     results = []
     for name in REASON_TYPES:
         slot = None if name == "Without Reason" else pd.Series(reasons[name])[usable]
-        predicted, _ = score_ratings(engine, kept, slot, "reward_model", domain, batch_size)
+        predicted, _ = score_ratings(engine, kept, slot, "reward_model", domain, wording, batch_size)
         results.append({"reason_type": name, "mae": mae(truth, predicted), "rmse": rmse(truth, predicted), "rows": len(truth)})
     return pd.DataFrame(results)

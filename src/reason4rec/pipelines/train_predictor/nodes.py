@@ -34,6 +34,7 @@ def generate_pair_reasons(
     base_model: BaseModelArtifact,
     reasoner_adapter: AdapterArtifact,
     domain: str,
+    wording: str,
     params: dict[str, Any],
     batch_size: int,
     inference: dict[str, Any] | None = None,
@@ -41,15 +42,15 @@ def generate_pair_reasons(
     """The trained reasoner's reason for each predictor pair: the predictor learns
     from the reasoner's own reasons, not the teacher's (as the published code does)."""
     engine = engine_for(base_model, {"reasoner": reasoner_adapter}, inference)
-    return generate_reasons(engine, contexts, "reasoner", domain, params, batch_size)
+    return generate_reasons(engine, contexts, "reasoner", domain, wording, params, batch_size)
 
 
-def no_reason_sft_examples(contexts: pd.DataFrame, domain: str) -> pd.DataFrame:
+def no_reason_sft_examples(contexts: pd.DataFrame, domain: str, wording: str) -> pd.DataFrame:
     """The "Without Reason" ablation's training pairs: the predictor prompt without the analysis section."""
-    return ctx.rating_sft_examples(contexts, domain, [None] * len(contexts))
+    return ctx.rating_sft_examples(contexts, domain, wording, [None] * len(contexts))
 
 
-def predictor_sft_examples(contexts: pd.DataFrame, reasons: pd.DataFrame, domain: str) -> pd.DataFrame:
+def predictor_sft_examples(contexts: pd.DataFrame, reasons: pd.DataFrame, domain: str, wording: str) -> pd.DataFrame:
     """The predictor prompt with the generated reason, answered ``Predicted Rating: x.0``."""
     joined = contexts.merge(reasons[["user_id", "item_id", "reason"]], on=["user_id", "item_id"], how="inner", validate="one_to_one")
-    return ctx.rating_sft_examples(joined, domain, joined["reason"].tolist())
+    return ctx.rating_sft_examples(joined, domain, wording, joined["reason"].tolist())

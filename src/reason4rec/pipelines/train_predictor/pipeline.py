@@ -11,14 +11,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(predictor_pairs, ["reasoner_contexts", "distilled_reasons", "params:train_predictor"], "predictor_contexts", name="select_predictor_pairs"),
             Node(
                 generate_pair_reasons,
-                ["predictor_contexts", "base_model", "reasoner_adapter", "params:domain", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"],
+                ["predictor_contexts", "base_model", "reasoner_adapter", "params:domain", "params:prompt_wording", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"],
                 "reasoner_pair_reasons",
                 name="generate_reasoner_pair_reasons",
             ),
-            Node(predictor_sft_examples, ["predictor_contexts", "reasoner_pair_reasons", "params:domain"], "predictor_sft_data", name="build_predictor_sft_data"),
+            Node(predictor_sft_examples, ["predictor_contexts", "reasoner_pair_reasons", "params:domain", "params:prompt_wording"], "predictor_sft_data", name="build_predictor_sft_data"),
             expert_training_pipeline("predictor"),
             # The "Without Reason" ablation (Table 4): the same pairs and training, no reason in the prompt.
-            Node(no_reason_sft_examples, ["predictor_contexts", "params:domain"], "predictor_no_reason_sft_data", name="build_no_reason_sft_data"),
+            Node(no_reason_sft_examples, ["predictor_contexts", "params:domain", "params:prompt_wording"], "predictor_no_reason_sft_data", name="build_no_reason_sft_data"),
             expert_training_pipeline("predictor_no_reason"),
         ],
         tags=["train_predictor"],
