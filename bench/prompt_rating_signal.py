@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from reason4rec import contexts as ctx
-from reason4rec import prompts
-from reason4rec.teacher.rules import read_evidence
+from reason4rec.teacher.rules import evidence_in
 
 
 def latest(project: Path, relative: str) -> pd.DataFrame:
@@ -44,8 +43,8 @@ def features(contexts: pd.DataFrame, train_mean: float, with_balance: bool) -> n
     """The two averages (the training mean where unknown), and the rules teacher's evidence balance."""
     columns = [contexts["user_mean_rating"].fillna(train_mean), contexts["item_mean_rating"].fillna(train_mean)]
     if with_balance:
-        prompts_shown = [ctx.reasoner_prompt(r, "Digital Music", "paper") for r in contexts.to_dict("records")]
-        columns.append(pd.Series([read_evidence(*prompts.review_history_sections(p)).balance for p in prompts_shown], index=contexts.index))
+        shown = [ctx.reasoner_prompt(r, "Digital Music", "paper") for r in contexts.to_dict("records")]  # domain and wording do not change the evidence
+        columns.append(pd.Series([evidence_in(p).balance for p in shown], index=contexts.index))
     return np.column_stack([np.ones(len(contexts)), *columns])
 
 

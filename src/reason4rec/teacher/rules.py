@@ -148,7 +148,7 @@ def compose_reason(prompt: str, temperature: float, sample_index: int) -> str:
     item is notable for, so those are the ones named; the user's other
     interests or the item's other features are named only when nothing is shared.
     """
-    evidence = read_evidence(*prompts.review_history_sections(prompt))
+    evidence = evidence_in(prompt)
     hint = re.search(r"rated the item ([0-9.]+) stars", prompt.rsplit("\n", 1)[-1])  # the hint is the prompt's last line
     verdict = _hinted_verdict(float(hint.group(1))) if hint else evidence.verdict()
     rng = random.Random(int(hashlib.sha256(f"{prompt}|{sample_index}".encode()).hexdigest()[:16], 16))
@@ -176,6 +176,11 @@ class Evidence:
         the four steps have mean true ratings of about 4.7, 4.2, 3.7 and 3.4
         (bench/rules_teacher_signal.py)."""
         return "love" if self.balance > 0 else "like" if self.balance == 0 else "mixed" if self.balance == -1 else "dislike"
+
+
+def evidence_in(reasoner_prompt: str) -> Evidence:
+    """The evidence of a reasoner prompt's two history sections, in either prompt wording."""
+    return read_evidence(*prompts.review_history_sections(reasoner_prompt))
 
 
 def read_evidence(user: str, item: str) -> Evidence:
