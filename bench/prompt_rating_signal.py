@@ -1,7 +1,7 @@
 """How much of the rating the predictor's own prompt carries, against what the trained predictors make of it.
 
     kedro run            # or any run that wrote the tables below
-    python bench/prompt_rating_signal.py [project_dir]
+    python bench/prompt_rating_signal.py [project_dir] [history_length ...]
 
 On the test rows every method scored (``test_contexts``), it prints MAE and
 Pearson of rules that read only numbers the prompt shows (the user's and the
@@ -12,6 +12,11 @@ predictor's own training pairs (``predictor_contexts``) show what a predictor of
 the expected rating can reach from the averages alone, and with the rules
 teacher's verdict (the evidence balance a reasoner that reproduced the teacher
 would hand it).
+
+Given history lengths (for example ``3 5 8``), it also rebuilds the same test
+rows and training pairs with that many earlier interactions per side, from the
+run's history pool and summaries, and prints the second fit for each: how much
+a perfect reasoner could add if the prompts showed that much history.
 """
 
 from __future__ import annotations
@@ -53,7 +58,21 @@ def least_squares(train: pd.DataFrame, test: pd.DataFrame, train_mean: float, wi
     return features(test, train_mean, with_balance) @ weights
 
 
-def main(project: Path) -> None:
+def history_ceiling(project: Path, contexts: pd.DataFrame, pairs: pd.DataFrame, train_mean: float, lengths: list[int]) -> pd.DataFrame:
+    """The averages + verdict-balance fit with ``length`` history entries per side, and the prompt's length in characters."""
+    pool = latest(project, "data/03_primary/history_pool.parquet")
+    summaries = latest(project, "data/04_feature/summaries.parquet")
+    rows = []
+    for length in lengths:
+        test = ctx.build_contexts(contexts, pool, summaries, length)
+        train = ctx.build_contexts(pairs, pool, summaries, length)
+        characters = np.mean([len(ctx.predictor_prompt(r, "Digital Music", "paper", None)) for r in test.to_dict("records")])
+        fit = score(f"history_length {length}", least_squares(train, test, train_mean, True), test["rating"].to_numpy(float))
+        rows.append({**fit, "predictor prompt chars": round(characters)})
+    return pd.DataFrame(rows)
+
+
+def main(project: Path, lengths: list[int]) -> None:
     contexts = latest(project, "data/05_model_input/test_contexts.parquet")
     train_mean = latest(project, "data/03_primary/interactions_train.parquet")["rating"].mean()
     keys = ["user_id", "item_id"]
@@ -79,7 +98,10 @@ def main(project: Path) -> None:
     ]
     print(f"{len(truth)} test rows")
     print(pd.DataFrame(rows).to_string(index=False, float_format="%.4f"))
+    if lengths:
+        print(f"\nleast squares on the averages and the rules teacher's verdict balance, {len(pairs)} training pairs, by history length")
+        print(history_ceiling(project, contexts, pairs, train_mean, lengths).to_string(index=False, float_format="%.4f"))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("."))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("."), [int(length) for length in sys.argv[2:]])
