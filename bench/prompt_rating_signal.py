@@ -59,16 +59,31 @@ def least_squares(train: pd.DataFrame, test: pd.DataFrame, train_mean: float, wi
 
 
 def history_ceiling(project: Path, contexts: pd.DataFrame, pairs: pd.DataFrame, train_mean: float, lengths: list[int]) -> pd.DataFrame:
-    """The averages + verdict-balance fit with ``length`` history entries per side, and the prompt's length in characters."""
+    """The averages + verdict-balance fit with ``length`` history entries per side, and the
+    prompts' mean length in the run's base tokenizer (the test rows' reasoner prompt, and
+    their predictor prompt without its reason)."""
+    from transformers import AutoTokenizer
+
     pool = latest(project, "data/03_primary/history_pool.parquet")
     summaries = latest(project, "data/04_feature/summaries.parquet")
+    tokenizer = AutoTokenizer.from_pretrained(sorted((project / "data/06_models/base_model").glob("*/base_model"))[-1])
+
+    def tokens(texts: list[str]) -> int:
+        return round(np.mean([len(tokenizer(text)["input_ids"]) for text in texts]))
+
     rows = []
     for length in lengths:
         test = ctx.build_contexts(contexts, pool, summaries, length)
         train = ctx.build_contexts(pairs, pool, summaries, length)
-        characters = np.mean([len(ctx.predictor_prompt(r, "Digital Music", "paper", None)) for r in test.to_dict("records")])
         fit = score(f"history_length {length}", least_squares(train, test, train_mean, True), test["rating"].to_numpy(float))
-        rows.append({**fit, "predictor prompt chars": round(characters)})
+        records = test.to_dict("records")
+        rows.append(
+            {
+                **fit,
+                "reasoner prompt tokens": tokens([ctx.reasoner_prompt(r, "Digital Music", "paper") for r in records]),
+                "predictor prompt tokens": tokens([ctx.predictor_prompt(r, "Digital Music", "paper", None) for r in records]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
