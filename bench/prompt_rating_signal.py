@@ -60,8 +60,8 @@ def least_squares(train: pd.DataFrame, test: pd.DataFrame, train_mean: float, wi
 
 def history_ceiling(project: Path, contexts: pd.DataFrame, pairs: pd.DataFrame, train_mean: float, lengths: list[int]) -> pd.DataFrame:
     """The averages + verdict-balance fit with ``length`` history entries per side, and the
-    prompts' mean length in the run's base tokenizer (the test rows' reasoner prompt, and
-    their predictor prompt without its reason)."""
+    prompts' mean length in the run's base tokenizer: the test rows' reasoner prompt and
+    their predictor prompt without its reason, in both wordings (domain "Digital Music")."""
     from transformers import AutoTokenizer
 
     pool = latest(project, "data/03_primary/history_pool.parquet")
@@ -77,13 +77,11 @@ def history_ceiling(project: Path, contexts: pd.DataFrame, pairs: pd.DataFrame, 
         train = ctx.build_contexts(pairs, pool, summaries, length)
         fit = score(f"history_length {length}", least_squares(train, test, train_mean, True), test["rating"].to_numpy(float))
         records = test.to_dict("records")
-        rows.append(
-            {
-                **fit,
-                "reasoner prompt tokens": tokens([ctx.reasoner_prompt(r, "Digital Music", "paper") for r in records]),
-                "predictor prompt tokens": tokens([ctx.predictor_prompt(r, "Digital Music", "paper", None) for r in records]),
-            }
-        )
+        lengths_by_wording = {}
+        for wording in ("paper", "published"):
+            lengths_by_wording[f"reasoner tokens ({wording})"] = tokens([ctx.reasoner_prompt(r, "Digital Music", wording) for r in records])
+            lengths_by_wording[f"predictor tokens ({wording})"] = tokens([ctx.predictor_prompt(r, "Digital Music", wording, None) for r in records])
+        rows.append({**fit, **lengths_by_wording})
     return pd.DataFrame(rows)
 
 

@@ -99,7 +99,7 @@ WORDINGS = {
     # Peter-Fy/Reason4Rec's scripts word for word (2_Reasoner/4_distilling_possible_reason.py,
     # 5_construct_reasoner_train_data.py, 3_Predictor/1_construct_predictor_train_data.py),
     # typos included: what the published numbers were trained and measured on. On the
-    # default run's pairs (SmolLM2's tokenizer) 59 tokens longer for the reasoner, 86 for the predictor.
+    # default run's test rows (SmolLM2's tokenizer) 61 tokens longer for the reasoner, 86 for the predictor.
     "published": Wording(
         reasoner_intro=(
             'Here is information about a user and a new {domain} "{title}" being recommended to the user. For the '
