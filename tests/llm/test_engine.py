@@ -1,3 +1,4 @@
+import logging
 import math
 
 import pandas as pd
@@ -31,6 +32,22 @@ def test_response_only_masking(tiny_base):
     assert example["labels"][prompt_len:] == example["input_ids"][prompt_len:]
     assert tokenizer.decode(example["input_ids"][prompt_len:]).startswith("Predicted Rating: 4.0")
     assert example["input_ids"][-2] == tokenizer.eos_token_id  # the end-of-turn token is learned too
+
+
+def test_over_long_prompts_are_cut_from_the_left_counted_and_reported(tiny_base, caplog):
+    tokenizer = tiny_base.tokenizer
+    long_prompt = "The album is superb. " * 40 + "Rate it."
+    whole = encode_sft_example(tokenizer, long_prompt, "Predicted Rating: 5.0", max_length=1024)
+    cut = encode_sft_example(tokenizer, long_prompt, "Predicted Rating: 5.0", max_length=64)
+    assert whole["prompt_tokens_cut"] == 0 and len(cut["input_ids"]) == 64
+    assert cut["prompt_tokens_cut"] == len(whole["input_ids"]) - 64
+    assert cut["input_ids"] == whole["input_ids"][-64:] and cut["labels"] == whole["labels"][-64:]  # the response is whole
+    rows = pd.DataFrame({"prompt": [long_prompt, "Rate it."], "response": ["Predicted Rating: 5.0"] * 2})
+    with caplog.at_level(logging.WARNING, logger="reason4rec.llm.training"):
+        adapter, _ = train_adapter(tiny_base, rows, {**LORA_HYPER, "epochs": 1, "max_length": 64}, "predictor")
+    assert adapter.metadata["training_examples_cut"] == 1
+    assert "1 of 2 predictor training examples are longer than max_length=64" in caplog.text
+    assert "llm.experts.predictor.max_length" in caplog.text
 
 
 def test_rating_digits_are_single_tokens_after_the_prefix(tiny_base):

@@ -31,7 +31,9 @@ def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response
 
     The response is tokenized as the chat template writes it after the prompt
     (so it ends with the end-of-turn token). Over-long examples are cut from the
-    left of the prompt, keeping the response whole. ``rating_only`` labels just
+    left of the prompt, keeping the response whole; ``prompt_tokens_cut`` says
+    how many tokens that dropped (``train_adapter`` reports them, since
+    inference reads every prompt whole). ``rating_only`` labels just
     the rating digit after ``Predicted Rating: ``: the one token that
     logit-weighted decoding reads, so a rating expert spends its training on it
     rather than on the fixed words around it.
@@ -47,7 +49,9 @@ def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response
     response_ids = response_ids[: _turn_end(tokenizer, response_ids)]
     if len(response_ids) >= max_length:
         raise ValueError(f"response of {len(response_ids)} tokens does not fit max_length={max_length}")
-    prompt_ids = prompt_ids[-(max_length - len(response_ids)) :]
+    kept = max_length - len(response_ids)
+    cut = max(0, len(prompt_ids) - kept)
+    prompt_ids = prompt_ids[cut:]
     labels = list(response_ids)
     if rating_only:
         prefix = tokenizer(RATING_PREFIX, add_special_tokens=False)["input_ids"]
@@ -55,7 +59,7 @@ def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response
             raise ValueError(f"rating_only needs a response of the form '{RATING_PREFIX}<digit>...', got {response!r}")
         labels = [-100] * len(response_ids)
         labels[len(prefix)] = response_ids[len(prefix)]
-    return {"input_ids": prompt_ids + response_ids, "labels": [-100] * len(prompt_ids) + labels}
+    return {"input_ids": prompt_ids + response_ids, "labels": [-100] * len(prompt_ids) + labels, "prompt_tokens_cut": cut}
 
 
 def _turn_end(tokenizer: PreTrainedTokenizerBase, response_ids: list[int]) -> int:
@@ -201,6 +205,17 @@ def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params
     model = get_peft_model(model, config)
     rating_only = hyper.loss_on == "rating"
     encoded = [encode_sft_example(tokenizer, p, r, hyper.max_length, rating_only) for p, r in zip(examples["prompt"], examples["response"])]
+    cuts = [example.pop("prompt_tokens_cut") for example in encoded]
+    examples_cut = sum(cut > 0 for cut in cuts)
+    if examples_cut:
+        # Not an error: a few long outliers should not stop a long run. But the expert then learns
+        # from prompts that lack their start (the chat template's system turn, the oldest history),
+        # where inference reads them whole, so it is said loudly.
+        logger.warning(
+            "%d of %d %s training examples are longer than max_length=%d tokens: their prompts were cut from the left "
+            "(up to %d tokens dropped), while inference reads every prompt whole. Raise llm.experts.%s.max_length to keep them whole.",
+            examples_cut, len(encoded), expert, hyper.max_length, max(cuts), expert,
+        )
     pairs = examples[["prompt", "response"]].values.tolist()
     run = f"{expert}-{fingerprint(base.metadata, asdict(hyper), pairs)}"
     model, curve = fit(model, tokenizer, encoded, hyper, run_name=run)
@@ -211,6 +226,7 @@ def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params
         "base_metadata": {k: v for k, v in base.metadata.items() if k in ("base_model", "build_id", "parameters", "vocab_size")},
         "hyperparameters": {k: v for k, v in asdict(hyper).items() if k != "checkpoint_dir"},
         "training_examples": len(examples),
+        "training_examples_cut": examples_cut,
         "training_data_fingerprint": fingerprint(pairs),
         "final_loss": float(curve["loss"].iloc[-1]) if len(curve) else None,
         "run": run,
