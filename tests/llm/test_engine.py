@@ -47,7 +47,7 @@ def test_over_long_prompts_are_cut_from_the_left_counted_and_reported(tiny_base,
         adapter, _ = train_adapter(tiny_base, rows, {**LORA_HYPER, "epochs": 1, "max_length": 64}, "predictor")
     assert adapter.metadata["training_examples_cut"] == 1
     assert "1 of 2 predictor training examples are longer than max_length=64" in caplog.text
-    assert "llm.experts.predictor.max_length" in caplog.text
+    assert "Raise max_length in its llm.experts block" in caplog.text
 
 
 def test_rating_digits_are_single_tokens_after_the_prefix(tiny_base):

@@ -213,8 +213,8 @@ def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params
         # where inference reads them whole, so it is said loudly.
         logger.warning(
             "%d of %d %s training examples are longer than max_length=%d tokens: their prompts were cut from the left "
-            "(up to %d tokens dropped), while inference reads every prompt whole. Raise llm.experts.%s.max_length to keep them whole.",
-            examples_cut, len(encoded), expert, hyper.max_length, max(cuts), expert,
+            "(up to %d tokens dropped), while inference reads every prompt whole. Raise max_length in its llm.experts block to keep them whole.",
+            examples_cut, len(encoded), expert, hyper.max_length, max(cuts),
         )
     pairs = examples[["prompt", "response"]].values.tolist()
     run = f"{expert}-{fingerprint(base.metadata, asdict(hyper), pairs)}"
