@@ -49,8 +49,7 @@ def encode_sft_example(tokenizer: PreTrainedTokenizerBase, prompt: str, response
     response_ids = response_ids[: _turn_end(tokenizer, response_ids)]
     if len(response_ids) >= max_length:
         raise ValueError(f"response of {len(response_ids)} tokens does not fit max_length={max_length}")
-    kept = max_length - len(response_ids)
-    cut = max(0, len(prompt_ids) - kept)
+    cut = max(0, len(prompt_ids) + len(response_ids) - max_length)
     prompt_ids = prompt_ids[cut:]
     labels = list(response_ids)
     if rating_only:
