@@ -105,8 +105,11 @@ def main() -> None:
     print(f"generation batch {args.batch_size}: {tokens / batched:7.1f} tokens/s | one-by-one: {tokens_single / single:7.1f} tokens/s | speed-up {(tokens / batched) / (tokens_single / single):.1f}x")
 
     examples = pd.DataFrame({"prompt": prompts[:16], "response": ["Predicted Rating: 4.0"] * 16})
-    hyper = {"lora_r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-             "learning_rate": 1e-4, "epochs": 1, "max_steps": 4, "batch_size": 8, "max_length": args.prompt_tokens, "logging_steps": 1, "bf16": params["bf16"]}
+    hyper = {
+        "lora": {"r": 8, "lora_alpha": 16, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
+        "training": {"learning_rate": 1e-4, "num_train_epochs": 1, "max_steps": 4, "per_device_train_batch_size": 8, "logging_steps": 1, "bf16": params["bf16"]},
+        "max_length": args.prompt_tokens,
+    }
     n_tokens = sum(len(encode_sft_example(tokenizer, p, r, args.prompt_tokens)["input_ids"]) for p, r in zip(examples["prompt"], examples["response"]))
     _, seconds = timed(train_adapter, base, examples, hyper, "bench")
     print(f"LoRA SFT   batch 8: {4 / seconds:.2f} steps/s, {n_tokens * 2 / seconds:,.0f} tokens/s ({seconds / 4:.2f} s a step, model load included)")

@@ -48,7 +48,7 @@ def features(contexts: pd.DataFrame, train_mean: float, with_balance: bool) -> n
     """The two averages (the training mean where unknown), and the rules teacher's evidence balance."""
     columns = [contexts["user_mean_rating"].fillna(train_mean), contexts["item_mean_rating"].fillna(train_mean)]
     if with_balance:
-        shown = [ctx.reasoner_prompt(r, "Digital Music", "paper") for r in contexts.to_dict("records")]  # domain and wording do not change the evidence
+        shown = [ctx.reasoner_prompt(r, {"domain": "Digital Music", "wording": "paper", "history_length": 1}) for r in contexts.to_dict("records")]  # domain and wording do not change the evidence
         columns.append(pd.Series([evidence_in(p).balance for p in shown], index=contexts.index))
     return np.column_stack([np.ones(len(contexts)), *columns])
 
@@ -73,14 +73,14 @@ def history_ceiling(project: Path, contexts: pd.DataFrame, pairs: pd.DataFrame, 
 
     rows = []
     for length in lengths:
-        test = ctx.build_contexts(contexts, pool, summaries, length)
-        train = ctx.build_contexts(pairs, pool, summaries, length)
+        test = ctx.build_contexts(contexts, pool, summaries, {"domain": "Digital Music", "wording": "paper", "history_length": length})
+        train = ctx.build_contexts(pairs, pool, summaries, {"domain": "Digital Music", "wording": "paper", "history_length": length})
         fit = score(f"history_length {length}", least_squares(train, test, train_mean, True), test["rating"].to_numpy(float))
         records = test.to_dict("records")
         lengths_by_wording = {}
         for wording in ("paper", "published"):
-            lengths_by_wording[f"reasoner tokens ({wording})"] = tokens([ctx.reasoner_prompt(r, "Digital Music", wording) for r in records])
-            lengths_by_wording[f"predictor tokens ({wording})"] = tokens([ctx.predictor_prompt(r, "Digital Music", wording, None) for r in records])
+            lengths_by_wording[f"reasoner tokens ({wording})"] = tokens([ctx.reasoner_prompt(r, {"domain": "Digital Music", "wording": wording, "history_length": length}) for r in records])
+            lengths_by_wording[f"predictor tokens ({wording})"] = tokens([ctx.predictor_prompt(r, {"domain": "Digital Music", "wording": wording, "history_length": length}, None) for r in records])
         rows.append({**fit, **lengths_by_wording})
     return pd.DataFrame(rows)
 

@@ -27,7 +27,7 @@ def main(project: Path) -> None:
     pairs = pd.concat(frames, ignore_index=True)
     rows = []
     for record in pairs.to_dict("records"):
-        evidence = evidence_in(ctx.reasoner_prompt(record, "Digital Music", "paper"))  # the domain noun and wording do not change the evidence
+        evidence = evidence_in(ctx.reasoner_prompt(record, {"domain": "Digital Music", "wording": "paper", "history_length": 1}))  # the domain noun and wording do not change the evidence
         rows.append({"rating": record["rating"], "verdict": evidence.verdict(), "balance": evidence.balance})
     table = pd.DataFrame(rows)
     print(f"{len(table)} pairs; mean true rating {table['rating'].mean():.2f}")

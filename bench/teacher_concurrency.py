@@ -15,16 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from reason4rec.teacher import Teacher, TeacherRequest
-from reason4rec.teacher.cache import AnswerCache
-from reason4rec.teacher.fake_server import FakeOpenAIServer
-from reason4rec.teacher.openai_backend import OpenAIBackend
+from reason4rec.completions import CompletionClient, CompletionRequest
+from reason4rec.completions.cache import AnswerCache
+from reason4rec.completions.fake_server import FakeOpenAIServer
+from reason4rec.completions.openai_backend import OpenAIBackend
 
 
 def run(server: FakeOpenAIServer, prompts: list[str], concurrency: int, cache: Path | None) -> float:
-    teacher = Teacher(OpenAIBackend("bench", api_key="EMPTY", base_url=server.base_url), AnswerCache(cache), concurrency=concurrency)
+    teacher = CompletionClient(OpenAIBackend("bench", api_key="EMPTY", base_url=server.base_url), AnswerCache(cache), concurrency=concurrency)
     start = time.perf_counter()
-    answers = teacher.complete([TeacherRequest(p) for p in prompts], stage="bench")
+    answers = teacher.complete([CompletionRequest(p) for p in prompts], stage="bench")
     assert all(a.ok for a in answers)
     return time.perf_counter() - start
 

@@ -10,9 +10,10 @@ from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 
 from reason4rec.datasets.teacher import TeacherDataset
-from reason4rec.llm.training import ExpertConfig, train_adapter
+from reason4rec.llm.training import train_adapter
+from reason4rec.parameters import ExpertConfig
 from reason4rec.typed_config import typed_block
-from tests.conftest import LORA_HYPER, PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, smoke_expert
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +41,19 @@ def test_params_reach_the_teacher_and_the_synthetic_world(project, monkeypatch):
 
 
 def test_a_misspelt_param_stops_the_run_and_is_named(project, monkeypatch):
-    with pytest.raises(ValueError, match="teacher.bakend"):
+    with pytest.raises(ValueError, match=r"unknown teacher setting\(s\) bakend"):
         context(project, monkeypatch, teacher={"bakend": "openai"})
-    with pytest.raises(ValueError, match="llm.experts.reasoner.epoch\\b"):
-        context(project, monkeypatch, llm={"experts": {"reasoner": {"epoch": 1}}})
-    assert context(project, monkeypatch, llm={"experts": {"reasoner": {"epochs": 1}}}).params["llm"]["experts"]["reasoner"]["epochs"] == 1
+    with pytest.raises(ValueError, match=r"unknown llm.experts.reasoner setting\(s\) epochs"):
+        context(project, monkeypatch, llm={"experts": {"reasoner": {"epochs": 1}}})
+    with pytest.raises(ValueError, match=r"unknown llm.experts.predictor.training setting\(s\) weight_decy: TrainingArguments has no such field"):
+        context(project, monkeypatch, llm={"experts": {"predictor": {"training": {"weight_decy": 0.05}}}})
+    with pytest.raises(ValueError, match=r"unknown llm.experts.predictor.lora setting\(s\) rank: LoraConfig has no such field"):
+        context(project, monkeypatch, llm={"experts": {"predictor": {"lora": {"rank": 4}}}})
+    with pytest.raises(ValueError, match=r"unknown prompting setting\(s\) domian"):
+        context(project, monkeypatch, prompting={"domian": "Book"})
+    # A TrainingArguments field the YAML does not set is still a setting: it passes through.
+    training = context(project, monkeypatch, llm={"experts": {"predictor": {"training": {"weight_decay": 0.05}}}}).params["llm"]["experts"]["predictor"]["training"]
+    assert training["weight_decay"] == 0.05 and training["learning_rate"] == 1.0e-3
 
 
 def test_paper_environment_changes_only_the_teacher_keys_it_names(project, monkeypatch):
@@ -62,7 +71,7 @@ def test_musical_instruments_environment_reads_the_real_file(project, monkeypatc
     loaded = context(project, monkeypatch, env="musical_instruments")
     source = loaded.catalog.get("raw_reviews")
     assert source._source == "amazon" and source._reviews_path.endswith("reviews_Musical_Instruments_5.json.gz")
-    assert loaded.params["domain"] == "Musical Instrument" and loaded.params["llm"]["base"]["base_model"] == "smollm2-135m-instruct"
+    assert loaded.params["prompting"]["domain"] == "Musical Instrument" and loaded.params["llm"]["base"]["base_model"] == "smollm2-135m-instruct"
 
 
 @pytest.mark.parametrize("env", [None, "smoke", "paper", "musical_instruments"])
@@ -75,13 +84,13 @@ def test_every_shipped_expert_block_is_well_formed(project, monkeypatch, env):
 def test_a_misspelt_expert_setting_in_yaml_stops_training_and_is_named(tiny_base):
     rows = pd.DataFrame({"prompt": ["Rate it."], "response": ["Predicted Rating: 4.0"]})
     with pytest.raises(ValueError, match=r"unknown llm.experts \(reasoner\) setting\(s\) top_layer\b"):
-        train_adapter(tiny_base, rows, {**LORA_HYPER, "top_layer": 2}, "reasoner")
+        train_adapter(tiny_base, rows, {**smoke_expert(), "top_layer": 2}, "reasoner")
     with pytest.raises(ValueError, match="no_such_optimizer"):  # the optimizer name reaches transformers, which refuses it
-        train_adapter(tiny_base, rows, {**LORA_HYPER, "optim": "no_such_optimizer"}, "reasoner")
-    with pytest.raises(ValueError, match="needs lora_r"):
-        train_adapter(tiny_base, rows, {k: v for k, v in LORA_HYPER.items() if k != "lora_r"}, "reasoner")
+        train_adapter(tiny_base, rows, smoke_expert(optim="no_such_optimizer"), "reasoner")
+    with pytest.raises(ValueError, match="needs lora"):
+        train_adapter(tiny_base, rows, {k: v for k, v in smoke_expert().items() if k != "lora"}, "reasoner")
     with pytest.raises(ValueError, match="loss_on must be"):
-        train_adapter(tiny_base, rows, {**LORA_HYPER, "loss_on": "digits"}, "reasoner")
+        train_adapter(tiny_base, rows, {**smoke_expert(), "loss_on": "digits"}, "reasoner")
 
 
 def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatch):
@@ -93,8 +102,10 @@ def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatc
     }
     assert paper["summarize"]["teacher"] == {**base["summarize"]["teacher"], "temperature": 0.2, "max_tokens": 4096} and paper["evaluate"]["seed"] == base["evaluate"]["seed"]
     assert paper["train_predictor"]["pairs"] == "accepted" and base["train_predictor"]["pairs"] == "all"
-    assert paper["llm"]["experts"]["predictor"]["modules_to_save"] == ["lm_head"]
-    assert paper["llm"]["experts"]["reward_model"]["top_layers"] is None and paper["llm"]["experts"]["reward_model"]["learning_rate"] == 3.0e-6
+    assert paper["llm"]["experts"]["predictor"]["lora"]["modules_to_save"] == ["lm_head"]
+    assert paper["llm"]["experts"]["reward_model"]["top_layers"] is None and paper["llm"]["experts"]["reward_model"]["training"]["learning_rate"] == 3.0e-6
+    # A training block merges key by key too: base's warmup and logging are replaced, its output_dir kept.
+    assert paper["llm"]["experts"]["reasoner"]["training"]["output_dir"] == base["llm"]["experts"]["reasoner"]["training"]["output_dir"]
 
 
 @pytest.mark.parametrize(
@@ -102,8 +113,11 @@ def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatc
     [
         ("parameters.yml", "summarize:\n  teacher:\n    max_atempts: 2\n", r"unknown summarize.teacher setting\(s\) max_atempts"),
         ("parameters.yml", "histroy_length: 5\n", r"unknown top-level setting\(s\) histroy_length"),
+        ("parameters.yml", "llm:\n  experts:\n    reasoner:\n      training:\n        num_train_epoch: 2\n", r"unknown llm.experts.reasoner.training setting\(s\) num_train_epoch"),
+        ("parameters.yml", "llm:\n  experts:\n    reasoner:\n      training:\n        bf16: maybe\n", "llm.experts.reasoner.training.bf16 must be true, false or auto"),
+        ("parameters.yml", "llm:\n  inference:\n    batch_sise: 8\n", r"unknown llm.inference setting\(s\) batch_sise"),
         ("parameters.yml", "distill_reasons:\n  baseline: reviews\n", "distill_reasons.baseline must be one of 'none', 'review', not 'reviews'"),
-        ("parameters.yml", "prompt_wording: code\n", "prompt_wording must be one of 'paper', 'published', not 'code'"),
+        ("parameters.yml", "prompting:\n  wording: code\n", "prompting.wording must be one of 'paper', 'published', not 'code'"),
         ("parameters.yml", "llm:\n  experts:\n    predictor:\n      lora_rank: 4\n", r"unknown llm.experts.predictor setting\(s\) lora_rank"),
         ("globals.yml", "synthetic_world:\n  n_user: 5\n", r"unknown synthetic_world setting\(s\) n_user"),
     ],
@@ -128,9 +142,10 @@ def test_paper_environment_sets_the_published_training_scripts_values(project, m
         "predictor": (8, 16, 0.0, 3, 16, 3e-5, 0.1, ["lm_head"]),
     }
     for name, expert in experts.items():
-        ours = (expert.lora_r, expert.lora_alpha, expert.lora_dropout, expert.epochs, expert.batch_size, expert.learning_rate, expert.warmup_steps, expert.modules_to_save)
+        lora, training = expert.lora, expert.training
+        ours = (lora["r"], lora["lora_alpha"], lora["lora_dropout"], training["num_train_epochs"], training["per_device_train_batch_size"], training["learning_rate"], training["warmup_steps"], lora.get("modules_to_save"))
         assert ours == published[name], name
-        assert (expert.gradient_accumulation_steps, expert.seed, expert.optim, expert.lr_scheduler, expert.max_length) == (1, 42, "adamw_8bit", "linear", 4096)
+        assert (training["gradient_accumulation_steps"], training["seed"], training["optim"], training["lr_scheduler_type"], expert.max_length) == (1, 42, "adamw_8bit", "linear", 4096)
         assert expert.top_layers is None and expert.loss_on == "response"
     assert (paper["distill_reasons"]["max_attempts"], paper["distill_reasons"]["temperature"], paper["distill_reasons"]["tau"]) == (11, 1.0, 0.1)
     assert paper["ingest"]["history_pool"] == "train"  # test histories from the training split, as 3_generate_predict_for_test.py builds them
@@ -140,7 +155,7 @@ def test_paper_environment_sets_the_published_training_scripts_values(project, m
     assert paper["distill_reasons"]["max_tokens"] == 4096
     assert paper["evaluate"]["gptscore_judge"] == "gpt-4o"  # the paper's GPTScore judge (section 4.1)
     assert paper["evaluate"]["timed_rows"] == 100  # Table 6: 100 data points, timed one at a time
-    assert paper["prompt_wording"] == "published"  # the scripts' words around the histories (the paper's boxes are `paper`)
+    assert (paper["prompting"]["wording"], paper["prompting"]["history_length"]) == ("published", 10)  # the scripts' words around the histories (the paper's boxes are `paper`)
 
 
 @pytest.mark.parametrize(
@@ -156,5 +171,5 @@ def test_dataset_presets_are_run_configurations_of_the_paper_environment(project
     loaded = context(project, monkeypatch, env=options["env"], **options["params"])
     reviews = loaded.catalog.get("raw_reviews")
     assert reviews._source == source and reviews._reviews_path.startswith("data/01_raw/")
-    assert (loaded.params["domain"], loaded.params["ingest"]["time_window_days"], loaded.params["distill_reasons"]["tau"]) == (domain, window, tau)
+    assert (loaded.params["prompting"]["domain"], loaded.params["ingest"]["time_window_days"], loaded.params["distill_reasons"]["tau"]) == (domain, window, tau)
     assert loaded.params["llm"]["base"]["base_model"] == "meta-llama/Meta-Llama-3-8B-Instruct"

@@ -5,9 +5,9 @@ import pytest
 
 from reason4rec.distillation import AttemptJournal, accepted_reasons, distill_reasons
 from reason4rec.parameters import DistillReasons
-from reason4rec.teacher import TeacherAnswer
+from reason4rec.completions import CompletionAnswer
 
-DOMAIN = "Digital Music"
+PROMPTING = {"domain": "Digital Music", "wording": "paper", "history_length": 3}
 ENTRY = {"title": "T", "positive": "Melody", "negative": "None", "preferences": "Melody", "rating": 4.0}
 
 
@@ -39,9 +39,9 @@ class FakeTeacher:
         answers = []
         for request in requests:
             if request.sample_index in self.forbidden_at:
-                answers.append(TeacherAnswer("It is a 5.0 for sure"))
+                answers.append(CompletionAnswer("It is a 5.0 for sure"))
             else:
-                answers.append(TeacherAnswer("good" if request.sample_index >= self.good_from else "bad"))
+                answers.append(CompletionAnswer("good" if request.sample_index >= self.good_from else "bad"))
         return answers
 
 
@@ -60,7 +60,7 @@ def config(**overrides):
 
 def test_accepts_when_s_eval_below_tau_and_hints_only_after_the_first_attempt():
     teacher = FakeTeacher(good_from=2)
-    attempts = distill_reasons(contexts(3), teacher, fake_score, config(), AttemptJournal(None), DOMAIN, "paper")
+    attempts = distill_reasons(contexts(3), teacher, fake_score, config(), AttemptJournal(None), PROMPTING)
     assert attempts.groupby("pair_id").size().tolist() == [3, 3, 3]
     assert attempts["accepted"].tolist() == [False, False, True] * 3
     first = [r for r in teacher.requests if r.sample_index == 0]
@@ -73,28 +73,28 @@ def test_accepts_when_s_eval_below_tau_and_hints_only_after_the_first_attempt():
 
 
 def test_stops_after_t_attempts():
-    attempts = distill_reasons(contexts(2), FakeTeacher(good_from=99), fake_score, config(max_attempts=4), AttemptJournal(None), DOMAIN, "paper")
+    attempts = distill_reasons(contexts(2), FakeTeacher(good_from=99), fake_score, config(max_attempts=4), AttemptJournal(None), PROMPTING)
     assert attempts.groupby("pair_id").size().tolist() == [4, 4] and not attempts["accepted"].any()
     assert (attempts["status"] == "rejected_by_reward").all()
 
 
 def test_forbidden_words_reject_without_scoring():
-    attempts = distill_reasons(contexts(1), FakeTeacher(good_from=0, forbidden_at=(0,)), fake_score, config(), AttemptJournal(None), DOMAIN, "paper")
+    attempts = distill_reasons(contexts(1), FakeTeacher(good_from=0, forbidden_at=(0,)), fake_score, config(), AttemptJournal(None), PROMPTING)
     assert attempts["status"].tolist() == ["forbidden_word", "accepted"]
     assert pd.isna(attempts["r_reason"].iloc[0])
 
 
 def test_a_reason_cut_at_the_token_budget_is_not_judged():
     def cut_first(requests):  # the first sample of each pair uses all 64 tokens; the next is a good reason
-        return [TeacherAnswer("good but cut", completion_tokens=64) if r.sample_index == 0 else TeacherAnswer("good", completion_tokens=5) for r in requests]
+        return [CompletionAnswer("good but cut", completion_tokens=64) if r.sample_index == 0 else CompletionAnswer("good", completion_tokens=5) for r in requests]
 
-    attempts = distill_reasons(contexts(1), cut_first, fake_score, config(), AttemptJournal(None), DOMAIN, "paper")
+    attempts = distill_reasons(contexts(1), cut_first, fake_score, config(), AttemptJournal(None), PROMPTING)
     assert attempts["status"].tolist() == ["truncated", "accepted"] and pd.isna(attempts["r_reason"].iloc[0])
 
 
 def test_both_baselines():
-    review = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(), AttemptJournal(None), DOMAIN, "paper")
-    none = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(baseline="none"), AttemptJournal(None), DOMAIN, "paper")
+    review = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(), AttemptJournal(None), PROMPTING)
+    none = distill_reasons(contexts(1), FakeTeacher(good_from=0), fake_score, config(baseline="none"), AttemptJournal(None), PROMPTING)
     assert review["r_baseline"].iloc[0] == 4.8 and none["r_baseline"].iloc[0] == 4.0
     assert none["s_eval"].iloc[0] == pytest.approx(abs(5 - 4.75) - abs(5 - 4.0))
     with pytest.raises(ValueError, match="baseline must be"):
@@ -103,18 +103,18 @@ def test_both_baselines():
 
 def test_failed_teacher_calls_are_recorded_attempts():
     def failing(requests):
-        return [TeacherAnswer(None, error="HTTP 500") for _ in requests]
+        return [CompletionAnswer(None, error="HTTP 500") for _ in requests]
 
-    attempts = distill_reasons(contexts(1), failing, fake_score, config(max_attempts=2), AttemptJournal(None), DOMAIN, "paper")
+    attempts = distill_reasons(contexts(1), failing, fake_score, config(max_attempts=2), AttemptJournal(None), PROMPTING)
     assert attempts["status"].tolist() == ["teacher_failed", "teacher_failed"] and attempts["teacher_error"].iloc[0] == "HTTP 500"
 
 
 def test_resume_from_the_journal_repeats_no_finished_pair(tmp_path):
     journal = AttemptJournal(tmp_path / "journal.jsonl")
     first_teacher = FakeTeacher(good_from=1)
-    first = distill_reasons(contexts(4).iloc[:2], first_teacher, fake_score, config(), journal, DOMAIN, "paper")  # "killed" after two pairs
+    first = distill_reasons(contexts(4).iloc[:2], first_teacher, fake_score, config(), journal, PROMPTING)  # "killed" after two pairs
     second_teacher = FakeTeacher(good_from=1)
-    full = distill_reasons(contexts(4), second_teacher, fake_score, config(), journal, DOMAIN, "paper")
+    full = distill_reasons(contexts(4), second_teacher, fake_score, config(), journal, PROMPTING)
     assert len(second_teacher.requests) == 4  # two attempts for each of the two new pairs only
     assert len(full) == 8 and full.iloc[:4].reset_index(drop=True).equals(first.reset_index(drop=True))
     assert {r.sample_index for r in second_teacher.requests} == {0, 1}
@@ -125,6 +125,6 @@ def test_resume_from_the_journal_repeats_no_finished_pair(tmp_path):
 
 
 def test_tau_can_be_re_decided_from_the_attempts():
-    attempts = distill_reasons(contexts(1), FakeTeacher(good_from=2), fake_score, config(), AttemptJournal(None), DOMAIN, "paper")
+    attempts = distill_reasons(contexts(1), FakeTeacher(good_from=2), fake_score, config(), AttemptJournal(None), PROMPTING)
     assert accepted_reasons(attempts)["attempt"].tolist() == [2]
     assert accepted_reasons(attempts, tau=5.0)["attempt"].tolist() == [0]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from reason4rec import prompts
 from reason4rec.data.history import history_windows
+from reason4rec.parameters import Prompting, prompting_of
 
 TARGET_COLUMNS = ["user_id", "item_id", "rating", "review", "title", "timestamp"]
 
@@ -52,13 +53,14 @@ def sample_pairs(train: pd.DataFrame, pool: pd.DataFrame, sizes: dict[str, int],
     return samples
 
 
-def build_contexts(targets: pd.DataFrame, pool: pd.DataFrame, summaries: pd.DataFrame, history_length: int) -> pd.DataFrame:
-    """Attach to each target its summarized user and item histories and mean earlier ratings."""
+def build_contexts(targets: pd.DataFrame, pool: pd.DataFrame, summaries: pd.DataFrame, prompting: Prompting) -> pd.DataFrame:
+    """Attach to each target its summarized user and item histories (``prompting.history_length``
+    entries per side) and mean earlier ratings."""
     keyed = pool.merge(summaries[["user_id", "item_id", "positive", "negative", "preferences"]], on=["user_id", "item_id"], how="left")
     missing = keyed["positive"].isna()
     keyed.loc[missing, ["positive", "negative", "preferences"]] = prompts.NONE_MARK
     entries = keyed[["title", "positive", "negative", "preferences", "rating"]].to_dict("records")
-    windows = history_windows(targets, pool, n=history_length)
+    windows = history_windows(targets, pool, n=prompting_of(prompting).history_length)
     contexts = targets[TARGET_COLUMNS].copy()
     contexts["user_history"] = [[entries[i] for i in positions] for positions in windows["user_history"]]
     contexts["item_history"] = [[entries[i] for i in positions] for positions in windows["item_history"]]
@@ -74,45 +76,48 @@ def _entries(history: Any) -> list[prompts.HistoryEntry]:
     ]
 
 
-def reasoner_prompt(context: dict | pd.Series, domain: str, wording: str, hint: bool = False) -> str:
+def reasoner_prompt(context: dict | pd.Series, prompting: Prompting, hint: bool = False) -> str:
+    settings = prompting_of(prompting)
     return prompts.reasoner_prompt(
-        domain,
+        settings.domain,
         context["title"],
         _entries(context["user_history"]),
         _entries(context["item_history"]),
-        wording=wording,
+        wording=settings.wording,
         hint_rating=context["rating"] if hint else None,
     )
 
 
-def review_inferred_prompt(context: dict | pd.Series, domain: str, wording: str) -> str:
+def review_inferred_prompt(context: dict | pd.Series, prompting: Prompting) -> str:
+    settings = prompting_of(prompting)
     return prompts.review_inferred_prompt(
-        domain, context["title"], _entries(context["user_history"]), _entries(context["item_history"]), context["review"], wording=wording
+        settings.domain, context["title"], _entries(context["user_history"]), _entries(context["item_history"]), context["review"], wording=settings.wording
     )
 
 
-def predictor_prompt(context: dict | pd.Series, domain: str, wording: str, reason: str | None) -> str:
+def predictor_prompt(context: dict | pd.Series, prompting: Prompting, reason: str | None) -> str:
+    settings = prompting_of(prompting)
     return prompts.predictor_prompt(
-        domain,
+        settings.domain,
         context["title"],
         _entries(context["user_history"]),
         _entries(context["item_history"]),
         context["user_mean_rating"],
         context["item_mean_rating"],
         reason,
-        wording=wording,
+        wording=settings.wording,
     )
 
 
-def rating_sft_examples(contexts: pd.DataFrame, domain: str, wording: str, reasons: list[str | None]) -> pd.DataFrame:
+def rating_sft_examples(contexts: pd.DataFrame, prompting: Prompting, reasons: list[str | None]) -> pd.DataFrame:
     """(prompt, response) pairs for a rating expert: the predictor prompt with each
     context's reason (the target review for the reward model, the reasoner's reason
     for the predictor, ``None`` for the "Without Reason" ablation), answered
     ``Predicted Rating: x.0``."""
-    rows = contexts.to_dict("records")
+    rows, settings = contexts.to_dict("records"), prompting_of(prompting)
     return pd.DataFrame(
         {
-            "prompt": [predictor_prompt(r, domain, wording, reason) for r, reason in zip(rows, reasons)],
+            "prompt": [predictor_prompt(r, settings, reason) for r, reason in zip(rows, reasons)],
             "response": [prompts.rating_answer(r["rating"]) for r in rows],
         }
     )

@@ -32,9 +32,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from reason4rec import contexts as ctx
-from reason4rec.parameters import DistillReasons
+from reason4rec.completions import CompletionAnswer, CompletionRequest
+from reason4rec.parameters import DistillReasons, Prompting
 from reason4rec.prompts import reveals_rating
-from reason4rec.teacher import TeacherAnswer, TeacherRequest
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ ATTEMPT_COLUMNS = [
     "pair_id", "user_id", "item_id", "rating", "attempt", "hinted", "reason", "status",
     "r_reason", "r_baseline", "s_eval", "accepted", "teacher_error",
 ]  # fmt: skip
-
 
 class AttemptJournal:
     """Append-only, fsynced JSON lines of attempt rows; ``None`` path keeps nothing."""
@@ -70,29 +69,25 @@ class AttemptJournal:
             handle.flush()
             os.fsync(handle.fileno())
 
-
-def usable_reason(answer: TeacherAnswer, max_tokens: int) -> bool:
+def usable_reason(answer: CompletionAnswer, max_tokens: int) -> bool:
     """A teacher reason that came back whole and states no rating: what Algorithm 1 scores,
     and what Table 4 and 5's teacher reasons must be."""
     return answer.ok and not answer.cut_at(max_tokens) and not reveals_rating(answer.text)
 
-
 def pair_id(row: dict | pd.Series) -> str:
     return f"{row['user_id']}|{row['item_id']}"
 
-
 def distill_reasons(
     contexts: pd.DataFrame,
-    generate: Callable[[list[TeacherRequest]], list[TeacherAnswer]],
+    generate: Callable[[list[CompletionRequest]], list[CompletionAnswer]],
     score: Callable[[list[str]], list[float]],
     config: DistillReasons,
     journal: AttemptJournal,
-    domain: str,
-    wording: str,
+    prompting: Prompting,
     cost: Callable[[], float] = lambda: 0.0,
 ) -> pd.DataFrame:
     """Run Algorithm 1 over ``contexts`` and return every attempt (``ATTEMPT_COLUMNS``);
-    ``domain`` is the item noun in the prompts, ``wording`` theirs (:data:`reason4rec.prompts.WORDINGS`)."""
+    ``prompting`` says what the prompts show and in which words."""
     done = journal.read()
     by_pair: dict[str, list[dict]] = {}
     for row in done:
@@ -105,7 +100,7 @@ def distill_reasons(
     progress = tqdm(total=len(records), initial=len(records) - len(pending), desc="distill_reasons", unit="pair")
     for start in range(0, len(pending), config.chunk_size):
         chunk = pending[start : start + config.chunk_size]
-        _distill_chunk(chunk, by_pair, generate, score, config, journal, domain, wording)
+        _distill_chunk(chunk, by_pair, generate, score, config, journal, prompting)
         progress.update(len(chunk))
         accepted = sum(any(a["accepted"] for a in attempts) for attempts in by_pair.values())
         progress.set_postfix(accepted=f"{accepted / max(1, len(by_pair)):.0%}", cost=f"${cost():.4f}")
@@ -117,22 +112,20 @@ def distill_reasons(
     _log_summary(table, len(records))
     return table
 
-
 def _finished(attempts: Sequence[dict], max_attempts: int) -> bool:
     return any(a["accepted"] for a in attempts) or len(attempts) >= max_attempts
 
-
-def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, journal: AttemptJournal, domain: str, wording: str) -> None:
+def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, journal: AttemptJournal, prompting: Prompting) -> None:
     baseline_reason = (lambda r: r["review"]) if config.baseline == "review" else (lambda r: None)
-    baselines = dict(zip([pair_id(r) for r in chunk], score([ctx.predictor_prompt(r, domain, wording, baseline_reason(r)) for r in chunk])))
+    baselines = dict(zip([pair_id(r) for r in chunk], score([ctx.predictor_prompt(r, prompting, baseline_reason(r)) for r in chunk])))
     while True:
         active = [r for r in chunk if not _finished(by_pair.get(pair_id(r), []), config.max_attempts)]
         if not active:
             return
         attempt_of = {pair_id(r): len(by_pair.get(pair_id(r), [])) for r in active}
         requests = [
-            TeacherRequest(
-                ctx.reasoner_prompt(r, domain, wording, hint=attempt_of[pair_id(r)] > 0),
+            CompletionRequest(
+                ctx.reasoner_prompt(r, prompting, hint=attempt_of[pair_id(r)] > 0),
                 temperature=config.temperature,
                 max_tokens=config.max_tokens,
                 sample_index=attempt_of[pair_id(r)],
@@ -158,7 +151,7 @@ def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, jour
             else:
                 to_score.append((row, r))
             rows.append(row)
-        scored = score([ctx.predictor_prompt(r, domain, wording, row["reason"]) for row, r in to_score]) if to_score else []
+        scored = score([ctx.predictor_prompt(r, prompting, row["reason"]) for row, r in to_score]) if to_score else []
         for (row, r), r_reason in zip(to_score, scored):
             s_eval = abs(row["rating"] - r_reason) - abs(row["rating"] - row["r_baseline"])
             row.update(r_reason=float(r_reason), s_eval=float(s_eval), accepted=bool(s_eval < config.tau))
@@ -167,7 +160,6 @@ def _distill_chunk(chunk, by_pair, generate, score, config: DistillReasons, jour
         for row in rows:
             by_pair.setdefault(row["pair_id"], []).append(row)
 
-
 def _log_summary(table: pd.DataFrame, n_pairs: int) -> None:
     if table.empty:
         logger.warning("distill_reasons: no attempts")
@@ -175,7 +167,6 @@ def _log_summary(table: pd.DataFrame, n_pairs: int) -> None:
     accepted = table.groupby("pair_id")["accepted"].any().sum()
     statuses = table["status"].value_counts().to_dict()
     logger.info("distill_reasons: %d of %d pairs got an accepted reason in %d attempts; statuses %s", accepted, n_pairs, len(table), statuses)
-
 
 def accepted_reasons(attempts: pd.DataFrame, tau: float | None = None) -> pd.DataFrame:
     """The accepted reason of each pair: as decided in the run, or re-decided for another ``tau``.

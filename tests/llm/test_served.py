@@ -4,8 +4,7 @@ import math
 
 import pytest
 
-from reason4rec.llm.artifacts import BaseModelArtifact
-from reason4rec.llm.engine import Engine, engine_for
+from reason4rec.llm.engine import Engine, load_engine
 from reason4rec.llm.served import ServedEngine, expected_rating_from_logprobs
 from reason4rec.parameters import Inference
 from tests.llm.vllm_like_server import VLLMLikeServer
@@ -79,12 +78,11 @@ def test_missing_digits_are_counted_and_the_expectation_is_over_those_present(ti
     assert expected_rating_from_logprobs([(4, math.log(0.3)), (5, math.log(0.1))]) == pytest.approx(4.25)
 
 
-def test_engine_for_picks_the_backend_from_llm_inference(tiny_base, server, predictor):
-    base = BaseModelArtifact("tiny", tiny_base.loading, tiny_base.metadata, model=tiny_base.model, tokenizer=tiny_base.tokenizer)
-    served = engine_for(base, {"predictor": predictor[0]}, {"backend": "server", "base_url": server.base_url, "cache_path": None})
-    assert isinstance(served, ServedEngine) and engine_for(base, {}, {"backend": "server", "base_url": server.base_url, "cache_path": None}) is served
-    assert isinstance(engine_for(base, {"predictor": predictor[0]}, {}), Engine)
+def test_load_engine_picks_the_backend_from_llm_inference(tiny_base, server):
+    served = load_engine(tiny_base, {"backend": "server", "base_url": server.base_url, "cache_path": None, "batch_size": 4})
+    assert isinstance(served, ServedEngine) and served.batch_size == 4
+    assert isinstance(load_engine(tiny_base, {"cache_path": None}), Engine)
     with pytest.raises(ValueError, match="backend: server needs llm.inference.base_url"):
-        engine_for(base, {}, {"backend": "server"})
+        load_engine(tiny_base, {"backend": "server"})
     with pytest.raises(ValueError, match=r"unknown llm.inference setting\(s\) base_ulr"):
-        engine_for(base, {}, {"backend": "server", "base_ulr": "http://x"})
+        load_engine(tiny_base, {"backend": "server", "base_ulr": "http://x"})

@@ -15,7 +15,7 @@ from collections import Counter
 import torch
 
 from reason4rec.llm.engine import Engine
-from reason4rec.teacher.fake_server import LocalServer
+from reason4rec.completions.fake_server import LocalServer
 
 
 class VLLMLikeServer(LocalServer):

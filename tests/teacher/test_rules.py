@@ -2,8 +2,8 @@ import re
 
 from reason4rec import prompts
 from reason4rec.data.synthetic import MUSIC_ASPECTS
-from reason4rec.teacher import Teacher, TeacherRequest
-from reason4rec.teacher.cache import AnswerCache
+from reason4rec.completions import CompletionClient, CompletionRequest
+from reason4rec.completions.cache import AnswerCache
 from reason4rec.teacher.rules import ASPECT_KEYWORDS, RulesBackend, compose_reason, summarize_review
 
 H = prompts.HistoryEntry
@@ -12,7 +12,7 @@ VOCABULARY = sorted(set(MUSIC_ASPECTS) | set(ASPECT_KEYWORDS))
 
 
 def rules_teacher():
-    return Teacher(RulesBackend(), AnswerCache(None), concurrency=1)
+    return CompletionClient(RulesBackend(), AnswerCache(None), concurrency=1)
 
 
 def named(reason):
@@ -22,7 +22,7 @@ def named(reason):
 def test_summaries_parse_and_catch_aspect_sentiment():
     review = "Really enjoyed this one. The vocals are stunning. It is not worth the money. Shipping was quick."
     prompt = prompts.summarizer_prompt("Digital Music", "Golden Waves", 4.0, review)
-    text = rules_teacher().complete([TeacherRequest(prompt)], stage="summarize")[0].text
+    text = rules_teacher().complete([CompletionRequest(prompt)], stage="summarize")[0].text
     summary = prompts.parse_summary(text)
     assert summary == {"positive": "Vocals", "negative": "Value", "preferences": "Vocals, Value"}
 
@@ -59,7 +59,7 @@ def reasons_of(prompt, samples=12):
 def test_reasons_follow_the_evidence_and_the_hint():
     teacher = rules_teacher()
     free, hinted_low, hinted_high = (
-        a.text for a in teacher.complete([TeacherRequest(reasoner_prompt()), TeacherRequest(reasoner_prompt(1.0)), TeacherRequest(reasoner_prompt(5.0))], stage="r")
+        a.text for a in teacher.complete([CompletionRequest(reasoner_prompt()), CompletionRequest(reasoner_prompt(1.0)), CompletionRequest(reasoner_prompt(5.0))], stage="r")
     )
     assert "vocals" in free and "love" in free
     assert "disappointed" in hinted_low
@@ -130,7 +130,7 @@ def test_a_prompt_with_empty_histories_still_gets_a_reason():
 
 
 def test_sampled_reasons_vary_by_sample_index_and_are_reproducible():
-    requests = [TeacherRequest(reasoner_prompt(), temperature=1.0, sample_index=i) for i in range(8)]
+    requests = [CompletionRequest(reasoner_prompt(), temperature=1.0, sample_index=i) for i in range(8)]
     first = [a.text for a in rules_teacher().complete(requests, stage="r")]
     again = [a.text for a in rules_teacher().complete(requests, stage="r")]
     assert first == again and len(set(first)) > 1
@@ -160,7 +160,7 @@ def test_a_review_inferred_reason_names_what_the_review_praises_and_criticises()
     rules teacher reasons from the review, not from the histories."""
     user = [prompts.HistoryEntry("A", "Melody", "None", "Melody", 4.0)]
     item = [prompts.HistoryEntry("B", "Melody", "None", "Melody", 5.0)]
-    teacher = Teacher(RulesBackend(), AnswerCache(None), concurrency=1)
+    teacher = CompletionClient(RulesBackend(), AnswerCache(None), concurrency=1)
     asked = {
         review: prompts.review_inferred_prompt("Digital Music", "Silent Waves", user, item, review, wording="paper")
         for review in (
@@ -169,7 +169,7 @@ def test_a_review_inferred_reason_names_what_the_review_praises_and_criticises()
             "What a great album. The lyrics are thoughtful.",
         )
     }
-    mixed, negative, positive = (a.text for a in teacher.complete([TeacherRequest(p) for p in asked.values()], stage="test"))
+    mixed, negative, positive = (a.text for a in teacher.complete([CompletionRequest(p) for p in asked.values()], stage="test"))
     assert mixed.startswith("In the review the user praises its vocals but criticises its production.") and "probably enjoy" in mixed
     assert negative.startswith("In the review the user criticises its lyrics") and "disappointed" in negative
     assert "praises its lyrics" in positive and "very likely love" in positive

@@ -120,18 +120,21 @@ class AdapterDataset(_VersionedFolderDataset):
 
 
 class BaseModelDataset(_VersionedFolderDataset):
-    """The shared base model, loaded once per process.
+    """The shared base model.
 
     A base built here (``tiny``, a converted named base) is saved as a Hugging
     Face folder (weights and tokenizer with its chat template), so plain
     transformers loads it; a hub id or path is saved as a reference only. The
     folder's ``training_metadata.json`` says how to load it (dtype,
-    quantization). ``load`` returns one artifact per version in a process: the
-    weights are read once, when an expert first needs them, and every
-    inference node shares them (``reason4rec.llm.engine.engine_for``).
+    quantization). ``load`` returns an artifact that points at the folder: the
+    weights are read when an expert trains or the run's engine is built
+    (``reason4rec.llm.engine.load_engine``). A remote version is downloaded
+    once per dataset instance, that is once per session's catalog.
     """
 
-    _loaded: dict[str, BaseModelArtifact] = {}
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._local_copies: dict[str, str] = {}
 
     def _write_files(self, data: BaseModelArtifact, folder: Path) -> None:
         if data.model is not None:
@@ -141,13 +144,14 @@ class BaseModelDataset(_VersionedFolderDataset):
 
     def load(self) -> BaseModelArtifact:
         source = self._full(self._get_load_path())
-        key = f"{self._protocol}://{source}"
-        if key not in self._loaded:
-            if not self._fs.exists(f"{source}/{COMPLETE_MARKER}"):
-                raise DatasetError(f"{source} is not a complete checkpoint (no {COMPLETE_MARKER} marker): it was never finished writing")
-            with self._fs.open(f"{source}/{METADATA_FILE}") as handle:
-                metadata = json.load(handle)
-            name, loading = metadata.pop("name"), metadata.pop("loading")
-            folder = self._local_copy(source) if self._fs.exists(f"{source}/config.json") else None
-            self._loaded[key] = BaseModelArtifact(name, loading, metadata, folder=folder)
-        return self._loaded[key]
+        if not self._fs.exists(f"{source}/{COMPLETE_MARKER}"):
+            raise DatasetError(f"{source} is not a complete checkpoint (no {COMPLETE_MARKER} marker): it was never finished writing")
+        with self._fs.open(f"{source}/{METADATA_FILE}") as handle:
+            metadata = json.load(handle)
+        name, loading = metadata.pop("name"), metadata.pop("loading")
+        folder = None
+        if self._fs.exists(f"{source}/config.json"):
+            if source not in self._local_copies:
+                self._local_copies[source] = self._local_copy(source)
+            folder = self._local_copies[source]
+        return BaseModelArtifact(name, loading, metadata, folder=folder)

@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from reason4rec.parameters import DeepCoNNSettings
+from reason4rec.parameters import Baselines, DeepCoNNSettings
+from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
@@ -138,3 +139,21 @@ def deepconn_predictions(train: pd.DataFrame, test: pd.DataFrame, params: DeepCo
     test_users, test_items = documents(test, leave_out_self=False)
     with torch.no_grad():
         return (model(test_users, test_items) + mean).clamp(1, 5).numpy()
+
+
+def predict_with_baselines(interactions_train: pd.DataFrame, interactions_test: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Every baseline's prediction for every test row (long format), each fitted on the training split."""
+    config = typed_block(Baselines, params, "baselines")
+    test = interactions_test.reset_index(drop=True)
+    methods = {
+        "Global mean": lambda: global_mean_predictions(interactions_train, test),
+        "BaselineOnly": lambda: surprise_predictions(interactions_train, test, "BaselineOnly", config.baseline_only),
+        "SVD (biased MF)": lambda: surprise_predictions(interactions_train, test, "SVD", config.svd),
+        "SVD++": lambda: surprise_predictions(interactions_train, test, "SVD++", config.svdpp),
+        "DeepCoNN": lambda: deepconn_predictions(interactions_train, test, config.deepconn),
+    }
+    frames = []
+    for name, predict in methods.items():
+        logger.info("baseline %s", name)
+        frames.append(test[["user_id", "item_id", "rating"]].assign(method=name, prediction=predict()))
+    return pd.concat(frames, ignore_index=True)

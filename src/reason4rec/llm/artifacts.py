@@ -27,8 +27,6 @@ class BaseModelArtifact:
     folder: str | None = None
     model: Any = None
     tokenizer: Any = None
-    # The one inference engine on this base in this process (reason4rec.llm.engine.engine_for).
-    engine: Any = field(default=None, repr=False)
 
 
 @dataclass(eq=False)

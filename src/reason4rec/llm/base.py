@@ -1,4 +1,4 @@
-"""The shared base model: building it once, and loading a fresh copy of it.
+"""The shared base model: choosing it and building it once (loading a copy is ``reason4rec.llm.loading``).
 
 ``llm.base.base_model`` names the base:
 
@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import logging
 import time
@@ -26,6 +25,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from reason4rec.llm.artifacts import BaseModelArtifact
+from reason4rec.llm.tiny import build_tiny_base
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +55,6 @@ NAMED_BASES = {
 }
 
 
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def use_bf16(setting: str | bool) -> bool:
-    """``auto``: bf16 on a CUDA GPU that supports it, bf16 autocast on a CPU with
-    native bf16 (AVX512-BF16 or AMX), else fp32 (bf16 emulated on a CPU without
-    it is several times slower than fp32)."""
-    if setting != "auto":
-        return bool(setting)
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
-
-
 def build_base_model(texts: Sequence[str], params: dict[str, Any]) -> BaseModelArtifact:
     """The base for every expert. ``tiny`` is built and pre-trained on ``texts``;
     a named base is converted from its packaged GGUF; anything else is a
@@ -77,8 +62,6 @@ def build_base_model(texts: Sequence[str], params: dict[str, Any]) -> BaseModelA
     name = params["base_model"]
     loading = {"bf16": params.get("bf16", "auto"), "quantization": params.get("quantization")}
     if name == "tiny":
-        from reason4rec.llm.tiny import build_tiny_base
-
         model, tokenizer, metadata = build_tiny_base(texts, params["tiny"])
     elif name in NAMED_BASES:
         model, tokenizer = _convert_gguf(NAMED_BASES[name])
@@ -106,42 +89,3 @@ def _convert_gguf(source: PackagedGGUF) -> tuple[PreTrainedModel, PreTrainedToke
     model.load_state_dict(loaded.state_dict())
     logger.info("Converted %s from GGUF in %.1f s", source.file, time.perf_counter() - began)
     return model.eval(), tokenizer
-
-
-def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A fresh copy of the base on the best device, and its tokenizer (left padding).
-
-    ``quantization: 4bit`` loads NF4 with double quantization and bf16 compute
-    (QLoRA) on CUDA. Where CUDA is absent, 4-bit is not used: the model loads in
-    full precision and a WARNING says so.
-    """
-    target = device()
-    began = time.perf_counter()
-    if base.model is not None:
-        model, tokenizer = copy.deepcopy(base.model).to(target), copy.deepcopy(base.tokenizer)
-        source = "memory"
-    else:
-        source = base.folder or base.name
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        # A hub model loads in bf16 where bf16 is used; a saved folder (tiny, a
-        # converted named base) keeps fp32 weights and computes under bf16 autocast.
-        hub_bf16 = base.folder is None and use_bf16(base.loading.get("bf16", "auto"))
-        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if hub_bf16 else torch.float32}
-        if base.loading.get("quantization") == "4bit":
-            if target.type == "cuda":
-                from transformers import BitsAndBytesConfig
-
-                kwargs["quantization_config"] = BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16
-                )
-                kwargs["device_map"] = {"": 0}
-            else:
-                logger.warning("quantization=4bit needs CUDA; no GPU here, so %s loads unquantized on the CPU", base.name)
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-        if "device_map" not in kwargs:
-            model = model.to(target)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
-    logger.info("Loaded the base %s from %s in %.1f s (%s, %s)", base.name, source, time.perf_counter() - began, next(model.parameters()).dtype, target)
-    return model, tokenizer

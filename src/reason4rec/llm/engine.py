@@ -1,13 +1,15 @@
 """Inference on the shared base: batched generation and logit-weighted rating scoring
 with named LoRA adapters switched per call.
 
-:func:`engine_for` gives the one engine of a base artifact in this process, so
-every inference node of a ``kedro run`` shares one loaded base and only adds
-its adapters to it.
+:func:`load_engine` builds the engine a run's inference nodes share (the
+``engine`` catalog entry, one per run): the base loaded once, each node adding
+the adapters it uses. Both backends, this process's :class:`Engine` and the
+server's :class:`~reason4rec.llm.served.ServedEngine`, implement
+:class:`InferenceEngine`.
 
-Its answers (ratings, and greedy generations) are kept in
+The local engine's answers (ratings, and greedy generations) are kept in
 ``llm.inference.cache_path``, keyed by the adapter's run (a fingerprint of its
-base, hyperparameters and training data) and the prompt: a prompt asked twice
+base, settings and training data) and the prompt: a prompt asked twice
 is computed once. That makes a rerun after a crash skip finished work, and
 Algorithm 1 free where it asks the same thing again: the reward check's "Without
 Reason" prompts are distillation's baselines, and a deterministic teacher's
@@ -21,37 +23,53 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Protocol
 
 import torch
 from peft import PeftModel, get_peft_model, set_peft_model_state_dict
 from tqdm.auto import tqdm
 
+from reason4rec.completions.cache import AnswerCache
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
-from reason4rec.llm.base import load_model, use_bf16
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, end_of_turn_ids, rating_token_ids
+from reason4rec.llm.loading import load_model, use_bf16
 from reason4rec.llm.served import ServedEngine
 from reason4rec.parameters import Inference
-from reason4rec.teacher.cache import AnswerCache
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
 
-def engine_for(base: BaseModelArtifact, adapters: dict[str, AdapterArtifact], inference: dict[str, Any] | None = None) -> Engine | ServedEngine:
-    """The base's engine in this process (built on first use), with ``adapters`` loaded under their names.
+class InferenceEngine(Protocol):
+    """What an inference node needs of an engine, wherever the experts run."""
 
-    ``inference`` (the ``llm.inference`` block) picks where the experts run: in
-    this process (``local``, the default) or on an OpenAI-compatible server
-    (``server``, :class:`reason4rec.llm.served.ServedEngine`).
-    """
-    config = typed_block(Inference, inference or {}, "llm.inference")
-    if base.engine is None or base.engine.inference != config:
-        base.engine = Engine(base, cache=AnswerCache(config.cache_path)) if config.backend == "local" else ServedEngine(base, config)
-        base.engine.inference = config
-    base.engine.load_adapters(adapters)
-    return base.engine
+    batch_size: int  # prompts per forward pass
+
+    def load_adapters(self, adapters: dict[str, AdapterArtifact]) -> None:
+        """Make each adapter callable by its name (replacing an older version of it)."""
+
+    def generate(
+        self, prompts: Sequence[str], adapter: str | None, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
+        batch_size: int | None = None, seed: int = 0, desc: str = "generating",
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """``{"text", "new_tokens", "truncated"}`` per prompt, in order."""
+
+    def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[float]:
+        """The logit-weighted rating of each prompt, in [1, 5]."""
+
+    def uncached(self) -> AbstractContextManager[InferenceEngine]:
+        """Within it, every answer is computed afresh and none is kept (timing)."""
+
+
+def load_engine(base_model: BaseModelArtifact, inference: dict[str, Any]) -> InferenceEngine:
+    """The engine on ``base_model`` that ``llm.inference`` asks for: in this process
+    (``local``) or on an OpenAI-compatible server (``server``). No adapter is
+    loaded yet: each node loads the ones it uses."""
+    config = typed_block(Inference, inference, "llm.inference")
+    if config.backend == "server":
+        return ServedEngine(base_model, config)
+    return Engine(base_model, cache=AnswerCache(config.cache_path), batch_size=config.batch_size)
 
 
 class Engine:
@@ -62,11 +80,10 @@ class Engine:
     adapter without a run id in its metadata is never cached.
     """
 
-    inference = Inference()  # the llm.inference block it was built for (engine_for)
-
-    def __init__(self, base: BaseModelArtifact, adapters: dict[str, AdapterArtifact] | None = None, cache: AnswerCache | None = None):
+    def __init__(self, base: BaseModelArtifact, adapters: dict[str, AdapterArtifact] | None = None, cache: AnswerCache | None = None, batch_size: int = 16):
         self.model, self.tokenizer = load_model(base)
         self.cache = cache
+        self.batch_size = batch_size
         # What an answer depends on besides the prompt: the base and how it is loaded, then the adapter's run.
         self.identities: dict[str | None, str | None] = {None: json.dumps([base.name, base.metadata.get("build_id"), base.loading], sort_keys=True, default=str)}
         self.model.eval()
@@ -126,7 +143,7 @@ class Engine:
         max_new_tokens: int,
         temperature: float = 0.0,
         top_p: float = 1.0,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         seed: int = 0,
         desc: str = "generating",
     ) -> list[dict[str, Any]]:
@@ -141,7 +158,7 @@ class Engine:
         keys = self._keys(adapter, "generate", [list(e) for e in encoded], max_new_tokens) if temperature == 0 else [None] * len(encoded)
         todo = self._recall(keys, results)
         with self._activate(adapter), self._autocast():
-            for batch in _progress([[todo[i] for i in b] for b in length_sorted_batches([encoded[i] for i in todo], batch_size)], desc):
+            for batch in _progress([[todo[i] for i in b] for b in length_sorted_batches([encoded[i] for i in todo], batch_size or self.batch_size)], desc):
                 ids, mask = pad_left([encoded[i] for i in batch], self.tokenizer.pad_token_id)
                 output = self.model.generate(
                     input_ids=ids.to(self.device),
@@ -164,7 +181,7 @@ class Engine:
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int = 16, desc: str = "scoring") -> list[float]:
+    def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[float]:
         """Logit-weighted rating decoding (the paper's section 3.3).
 
         The chat prompt plus the fixed answer prefix ``Predicted Rating: `` is
@@ -178,7 +195,7 @@ class Engine:
         keys = self._keys(adapter, "rating", list(prompts))
         todo = self._recall(keys, ratings)
         with self._activate(adapter), self._autocast():
-            for batch in _progress([[todo[i] for i in b] for b in length_sorted_batches([encoded[i] for i in todo], batch_size)], desc):
+            for batch in _progress([[todo[i] for i in b] for b in length_sorted_batches([encoded[i] for i in todo], batch_size or self.batch_size)], desc):
                 ids, mask = pad_left([encoded[i] for i in batch], self.tokenizer.pad_token_id)
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)
                 logits = self.model(

@@ -8,7 +8,7 @@ vLLM serves the base with the adapters by name::
 ``ServedEngine`` puts each prompt in the base's chat template here (the
 tokenizer is loaded, the weights are not) and sends it to ``/v1/completions``
 under the expert's model name. Requests go through the teacher's client
-(:class:`reason4rec.teacher.core.Teacher`): the same bounded concurrency,
+(:class:`reason4rec.completions.client.CompletionClient`): the same bounded concurrency,
 retries that honour ``Retry-After``, and a persistent answer cache keyed by the
 adapter's run, so a rerun after a crash asks only what is missing.
 
@@ -34,9 +34,9 @@ from transformers import AutoTokenizer
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
 from reason4rec.parameters import Inference
-from reason4rec.teacher.cache import AnswerCache
-from reason4rec.teacher.core import Teacher, TeacherAnswer, TeacherRequest
-from reason4rec.teacher.openai_backend import CompletionsBackend
+from reason4rec.completions.cache import AnswerCache
+from reason4rec.completions.client import CompletionClient, CompletionAnswer, CompletionRequest
+from reason4rec.completions.openai_backend import CompletionsBackend
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,13 @@ class ServedEngine:
 
     def __init__(self, base: BaseModelArtifact, inference: Inference):
         self.inference = inference
+        self.batch_size = inference.batch_size  # not sent: the server batches what is in flight
         self.base_name = base.name
         self.tokenizer = base.tokenizer if base.tokenizer is not None else AutoTokenizer.from_pretrained(base.folder or base.name)
         self.rating_tokens = [self.tokenizer.decode([i]) for i in rating_token_ids(self.tokenizer)]
         self.cache = AnswerCache(inference.cache_path)
         self.fingerprints: dict[str, str] = {}
-        self._teachers: dict[str | None, Teacher] = {}
+        self._teachers: dict[str | None, CompletionClient] = {}
         self.missing_digits = 0  # digits absent from a scored prompt's top tokens, over this engine's life
 
     def load_adapters(self, adapters: dict[str, AdapterArtifact]) -> None:
@@ -72,7 +73,7 @@ class ServedEngine:
         finally:
             self.cache, self._teachers = kept, teachers
 
-    def _teacher(self, adapter: str | None) -> Teacher:
+    def _teacher(self, adapter: str | None) -> CompletionClient:
         if adapter not in self._teachers:
             if adapter is not None and adapter not in self.fingerprints:
                 raise KeyError(f"no adapter named {adapter!r} is loaded")
@@ -81,10 +82,10 @@ class ServedEngine:
                 served, self.inference.base_url, os.environ.get(self.inference.api_key_env), self.inference.timeout_s,
                 self.fingerprints.get(adapter, f"base {self.base_name}"),
             )  # fmt: skip
-            self._teachers[adapter] = Teacher(backend, self.cache, concurrency=self.inference.concurrency)
+            self._teachers[adapter] = CompletionClient(backend, self.cache, concurrency=self.inference.concurrency)
         return self._teachers[adapter]
 
-    def _complete(self, requests: list[TeacherRequest], adapter: str | None, desc: str) -> list[TeacherAnswer]:
+    def _complete(self, requests: list[CompletionRequest], adapter: str | None, desc: str) -> list[CompletionAnswer]:
         answers = self._teacher(adapter).complete(requests, stage=f"inference {adapter or 'base'}", desc=desc)
         failed = [a.error for a in answers if not a.ok]
         if failed:
@@ -98,7 +99,7 @@ class ServedEngine:
         max_new_tokens: int,
         temperature: float = 0.0,
         top_p: float = 1.0,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         seed: int = 0,
         desc: str = "generating",
     ) -> list[dict[str, Any]]:
@@ -107,16 +108,16 @@ class ServedEngine:
         apart by ``seed`` in the cache key, so a rerun gets the same samples."""
         if top_p != 1.0:
             raise ValueError("the served engine samples with the server's top_p: leave top_p at 1.0")
-        requests = [TeacherRequest(chat_prompt(self.tokenizer, p), temperature, max_new_tokens, sample_index=seed) for p in prompts]
+        requests = [CompletionRequest(chat_prompt(self.tokenizer, p), temperature, max_new_tokens, sample_index=seed) for p in prompts]
         return [
             {"text": a.text.strip(), "new_tokens": a.completion_tokens, "truncated": a.cut_at(max_new_tokens)}  # type: ignore[union-attr]
             for a in self._complete(requests, adapter, desc)
         ]
 
-    def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int = 16, desc: str = "scoring") -> list[float]:
+    def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[float]:
         """Logit-weighted rating decoding from the first answer token's top log-probabilities."""
         requests = [
-            TeacherRequest(chat_prompt(self.tokenizer, p) + RATING_PREFIX, 0.0, 1, top_logprobs=self.inference.top_logprobs) for p in prompts
+            CompletionRequest(chat_prompt(self.tokenizer, p) + RATING_PREFIX, 0.0, 1, top_logprobs=self.inference.top_logprobs) for p in prompts
         ]  # fmt: skip
         ratings, missing = [], 0
         for prompt_index, answer in enumerate(self._complete(requests, adapter, desc)):

@@ -17,7 +17,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from reason4rec.typed_config import typed_block
+from reason4rec.llm.training import encode_text, fingerprint, fit, training_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +80,11 @@ def build_tiny_model(tokenizer: PreTrainedTokenizerFast, architecture: dict[str,
 
 def build_tiny_base(texts: Sequence[str], params: dict[str, Any]) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast, dict[str, Any]]:
     """Tokenizer, model and metadata of the tiny base, pre-trained on ``texts``."""
-    from reason4rec.llm.training import encode_text, fingerprint, fit
-    from reason4rec.parameters import TrainingConfig
-
     tokenizer = train_tokenizer(texts, params["vocab_size"])
     tokenizer.padding_side = "left"
     model = build_tiny_model(tokenizer, params["architecture"], params["seed"])
     examples = [encode_text(tokenizer, text, params["architecture"]["max_position_embeddings"]) for text in texts]
-    model, curve = fit(model, tokenizer, examples, typed_block(TrainingConfig, params["pretraining"], "llm.base.tiny.pretraining"), run_name="tiny-pretraining")
+    model, curve = fit(model, tokenizer, examples, training_arguments(params["pretraining"], "tiny-pretraining"), run_name="tiny-pretraining")
     final_loss = float(curve["loss"].iloc[-1])
     logger.info("Pre-trained the tiny base: final loss %.3f", final_loss)
     return model.eval(), tokenizer, {"build_id": fingerprint(list(texts), params), "final_loss": final_loss, **params}

@@ -16,9 +16,9 @@ from transformers import DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedToke
 from transformers.trainer_utils import get_last_checkpoint
 
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
-from reason4rec.llm.base import load_model, use_bf16
+from reason4rec.llm.loading import load_model, use_bf16
 from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, end_of_turn_ids, rating_token_ids
-from reason4rec.parameters import ExpertConfig, TrainingConfig
+from reason4rec.parameters import ExpertConfig
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
@@ -102,51 +102,55 @@ class ResponseOnlyTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
+# Set for every run: the examples are token-id dicts (no columns to drop), and the
+# dataloader stays in this process. A training block cannot change these.
+FIXED_TRAINING_SETTINGS = {"remove_unused_columns": False, "dataloader_num_workers": 0}
+# Set unless a training block says otherwise: the first loss logged, one checkpoint kept, no trackers.
+DEFAULT_TRAINING_SETTINGS = {"logging_first_step": True, "save_total_limit": 1, "report_to": "none", "disable_tqdm": False}
+
+
+def training_arguments(settings: dict[str, Any], run_name: str) -> TrainingArguments:
+    """``TrainingArguments(**settings)``, with what only this machine can decide filled in.
+
+    ``settings`` is a ``training`` block in transformers' own names. ``bf16``
+    and ``activation_checkpointing`` may be ``auto`` (bf16 where the hardware
+    computes it natively; activation checkpointing on CUDA, where memory is
+    what runs out). ``output_dir`` is the root for checkpoints: this run's go to
+    ``output_dir/run_name``, and without one nothing is saved (so nothing resumes).
+    """
+    block = {**DEFAULT_TRAINING_SETTINGS, **settings}
+    fixed = [key for key in FIXED_TRAINING_SETTINGS if key in settings and settings[key] != FIXED_TRAINING_SETTINGS[key]]
+    if fixed:
+        raise ValueError(f"training setting(s) {', '.join(fixed)} cannot be changed: the training code needs {FIXED_TRAINING_SETTINGS}")
+    on_gpu = torch.cuda.is_available()
+    root = block.pop("output_dir", None)
+    block["bf16"] = use_bf16(block.get("bf16", "auto"))
+    checkpointing = block.get("activation_checkpointing", "auto")
+    block["activation_checkpointing"] = on_gpu and (checkpointing == "auto" or bool(checkpointing))
+    block.setdefault("use_cpu", not on_gpu)
+    block.setdefault("save_strategy", "steps" if root else "no")
+    return TrainingArguments(output_dir=str(Path(root) / run_name) if root else None, **block, **FIXED_TRAINING_SETTINGS)
+
+
 def fit(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     examples: list[dict[str, list[int]]],
-    hyper: TrainingConfig,
+    args: TrainingArguments,
     run_name: str,
 ) -> tuple[PreTrainedModel, pd.DataFrame]:
     """Train ``model`` on tokenized examples; returns it and its loss curve.
 
-    Checkpoints go to ``hyper.checkpoint_dir/run_name`` (when set) every
-    ``save_steps`` steps; a run killed midway resumes from the last one, and
-    its loss curve (``trainer.state.log_history``, restored with the
-    checkpoint) covers the steps before the kill too. The run name carries a
-    fingerprint of the data and hyperparameters, so a changed configuration
-    never resumes a stale run.
+    Checkpoints go to ``args.output_dir`` every ``save_steps`` steps; a run
+    killed midway resumes from the last one, and its loss curve
+    (``trainer.state.log_history``, restored with the checkpoint) covers the
+    steps before the kill too. The run name (in the folder) carries a
+    fingerprint of the data and settings, so a changed configuration never
+    resumes a stale run.
     """
-    output_dir = Path(hyper.checkpoint_dir) / run_name if hyper.checkpoint_dir else None
-    args = TrainingArguments(
-        output_dir=str(output_dir) if output_dir else None,
-        per_device_train_batch_size=hyper.batch_size,
-        gradient_accumulation_steps=hyper.gradient_accumulation_steps,
-        num_train_epochs=hyper.epochs,
-        max_steps=hyper.max_steps or -1,
-        learning_rate=hyper.learning_rate,
-        lr_scheduler_type=hyper.lr_scheduler,
-        **({"optim": hyper.optim} if hyper.optim else {}),
-        warmup_steps=hyper.warmup_steps,
-        weight_decay=hyper.weight_decay,
-        logging_steps=hyper.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps" if output_dir else "no",
-        save_steps=hyper.save_steps,
-        save_total_limit=1,
-        save_only_model=False,
-        report_to=[],
-        bf16=use_bf16(hyper.bf16),
-        activation_checkpointing=hyper.checkpointing_activations,
-        use_cpu=not torch.cuda.is_available(),
-        seed=hyper.seed,
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        disable_tqdm=False,
-    )
     collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
     trainer = ResponseOnlyTrainer(model=model, args=args, train_dataset=examples, data_collator=collator)
+    output_dir = Path(args.output_dir) if args.output_dir and args.save_strategy != "no" else None
     resume = get_last_checkpoint(str(output_dir)) if output_dir and output_dir.is_dir() else None
     if resume:
         logger.info("Resuming %s from %s", run_name, resume)
@@ -167,43 +171,41 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:12]
 
 
-def lora_config(hyper: ExpertConfig, num_layers: int) -> LoraConfig:
-    """LoRA on ``target_modules``; ``top_layers: k`` puts it in the last k decoder
+def lora_config(expert: ExpertConfig, num_layers: int) -> LoraConfig:
+    """``LoraConfig(**expert.lora)``; ``top_layers: k`` puts it in the last k decoder
     layers only, so the backward pass stops there (a cheaper step on a CPU)."""
-    top = hyper.top_layers
+    top = expert.top_layers
     if top is not None and not 0 < top <= num_layers:
         raise ValueError(f"top_layers={top} must be between 1 and the base's {num_layers} layers")
-    return LoraConfig(
-        r=hyper.lora_r,
-        lora_alpha=hyper.lora_alpha,
-        lora_dropout=hyper.lora_dropout,
-        target_modules=list(hyper.target_modules),
-        layers_to_transform=list(range(num_layers - top, num_layers)) if top else None,
-        modules_to_save=list(hyper.modules_to_save or []) or None,
-        task_type="CAUSAL_LM",
-        bias="none",
-    )
+    if top is not None and "layers_to_transform" in expert.lora:
+        raise ValueError("set top_layers or lora.layers_to_transform, not both")
+    layers = {"layers_to_transform": list(range(num_layers - top, num_layers))} if top else {}
+    return LoraConfig(**{"task_type": "CAUSAL_LM", "bias": "none", **expert.lora, **layers})
 
 
 def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params: dict[str, Any], expert: str) -> tuple[AdapterArtifact, pd.DataFrame]:
     """SFT of one LoRA expert on ``examples`` (columns ``prompt``, ``response``), loss on responses only,
     on a fresh copy of the base. ``expert_params`` is its ``llm.experts`` block. Returns the adapter and its loss curve."""
-    hyper = typed_block(ExpertConfig, expert_params, f"llm.experts ({expert})")
+    settings = typed_block(ExpertConfig, expert_params, f"llm.experts ({expert})")
     if examples.empty:
         raise ValueError(f"no training examples for the {expert} adapter")
+    pairs = examples[["prompt", "response"]].values.tolist()
+    portable = {k: v for k, v in asdict(settings).items() if k != "training"} | {"training": {k: v for k, v in settings.training.items() if k != "output_dir"}}
+    run = f"{expert}-{fingerprint(base.metadata, portable, pairs)}"
+    args = training_arguments(settings.training, run)
     model, tokenizer = load_model(base)
     if base.loading.get("quantization") == "4bit" and torch.cuda.is_available():
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=hyper.checkpointing_activations)
-    config = lora_config(hyper, model.config.num_hidden_layers)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.activation_checkpointing)
+    config = lora_config(settings, model.config.num_hidden_layers)
     # LoRA's A matrices are drawn here, before Trainer seeds anything: without
     # this the adapter would depend on what the process ran before (a whole
     # `kedro run` and `kedro run --pipelines <one>` would train different experts).
-    set_seed(hyper.seed)
+    set_seed(args.seed)
     model = get_peft_model(model, config)
-    rating_only = hyper.loss_on == "rating"
-    encoded = [encode_sft_example(tokenizer, p, r, hyper.max_length, rating_only) for p, r in zip(examples["prompt"], examples["response"])]
+    rating_only = settings.loss_on == "rating"
+    encoded = [encode_sft_example(tokenizer, p, r, settings.max_length, rating_only) for p, r in zip(examples["prompt"], examples["response"])]
     cuts = [example.pop("prompt_tokens_cut") for example in encoded]
     examples_cut = sum(cut > 0 for cut in cuts)
     if examples_cut:
@@ -213,17 +215,20 @@ def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params
         logger.warning(
             "%d of %d %s training examples are longer than max_length=%d tokens: their prompts were cut from the left "
             "(up to %d tokens dropped), while inference reads every prompt whole. Raise max_length in its llm.experts block to keep them whole.",
-            examples_cut, len(encoded), expert, hyper.max_length, max(cuts),
+            examples_cut, len(encoded), expert, settings.max_length, max(cuts),
         )
-    pairs = examples[["prompt", "response"]].values.tolist()
-    run = f"{expert}-{fingerprint(base.metadata, asdict(hyper), pairs)}"
-    model, curve = fit(model, tokenizer, encoded, hyper, run_name=run)
+    model, curve = fit(model, tokenizer, encoded, args, run_name=run)
     state = {k: v.detach().to("cpu").clone() for k, v in get_peft_model_state_dict(model).items()}
     metadata = {
         "expert": expert,
         "base_model": base.name,
         "base_metadata": {k: v for k, v in base.metadata.items() if k in ("base_model", "build_id", "parameters", "vocab_size")},
-        "hyperparameters": {k: v for k, v in asdict(hyper).items() if k != "checkpoint_dir"},
+        "max_length": settings.max_length,
+        "top_layers": settings.top_layers,
+        "loss_on": settings.loss_on,
+        "lora": config.to_dict(),
+        # What it was trained with, as TrainingArguments holds it (the checkpoint folder left out: it is this machine's).
+        "training_arguments": {k: v for k, v in args.to_sanitized_dict().items() if k not in ("output_dir", "logging_dir")},
         "training_examples": len(examples),
         "training_examples_cut": examples_cut,
         "training_data_fingerprint": fingerprint(pairs),

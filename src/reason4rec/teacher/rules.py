@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reason4rec import prompts
-from reason4rec.teacher.core import TeacherRequest
+from reason4rec.completions.client import CompletionRequest
 
 # Aspect -> keywords (substring match on the lower-cased sentence).
 ASPECT_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -86,7 +86,7 @@ class RulesBackend:
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "revision": RULES_REVISION}
 
-    def call(self, request: TeacherRequest) -> tuple[str, int, int]:
+    def call(self, request: CompletionRequest) -> tuple[str, int, int]:
         if SUMMARY_SIGNATURE in request.prompt:
             text = summarize_review(_field(request.prompt, "Review"))
         elif prompts.REVIEW_HEADER in request.prompt:

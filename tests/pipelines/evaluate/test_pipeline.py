@@ -9,10 +9,10 @@ from reason4rec.distillation import ATTEMPT_COLUMNS
 from reason4rec.llm.training import train_adapter
 from reason4rec.pipelines.evaluate import create_pipeline
 from reason4rec.pipelines.evaluate.nodes import compile_accuracy, sample_test_rows
-from reason4rec.teacher import Teacher
-from reason4rec.teacher.cache import AnswerCache
+from reason4rec.completions import CompletionClient
+from reason4rec.completions.cache import AnswerCache
 from reason4rec.teacher.rules import RulesBackend
-from tests.conftest import LORA_HYPER, SMOKE_WORLD, run_pipeline
+from tests.helpers import PROMPTING, SMOKE_PARAMS, SMOKE_WORLD, run_pipeline, smoke_expert
 
 
 def test_test_rows_are_a_fixed_seed_sample_in_time_order():
@@ -47,9 +47,9 @@ def test_pipeline_scores_every_method_on_the_same_test_rows_and_reports(tiny_bas
     world = generate_review_world(SMOKE_WORLD)
     pool = ctx.history_pool(world, world.iloc[:0], world.iloc[:0])
     summaries = pool[["user_id", "item_id"]].assign(positive="Melody", negative="None", preferences="Melody")
-    reasoner, _ = train_adapter(tiny_base, pd.DataFrame({"prompt": ["Say something."] * 8, "response": ["Melody melody melody."] * 8}), {**LORA_HYPER, "epochs": 1}, "reasoner")
-    rating_sft = rating_sft_examples(pair_contexts, "Digital Music", "paper", [None] * len(pair_contexts))
-    predictor, _ = train_adapter(tiny_base, rating_sft, {**LORA_HYPER, "epochs": 1, "loss_on": "rating"}, "predictor")
+    reasoner, _ = train_adapter(tiny_base, pd.DataFrame({"prompt": ["Say something."] * 8, "response": ["Melody melody melody."] * 8}), smoke_expert(num_train_epochs=1), "reasoner")
+    rating_sft = rating_sft_examples(pair_contexts, PROMPTING, [None] * len(pair_contexts))
+    predictor, _ = train_adapter(tiny_base, rating_sft, {**smoke_expert(num_train_epochs=1), "loss_on": "rating"}, "predictor")
     user, item = pair_contexts["user_id"].iloc[0], pair_contexts["item_id"].iloc[0]
     attempts = pd.DataFrame(
         [{"pair_id": f"{user}|{item}", "user_id": user, "item_id": item, "rating": 4.0, "attempt": k, "hinted": k > 0, "reason": "r", "status": "scored",
@@ -63,9 +63,10 @@ def test_pipeline_scores_every_method_on_the_same_test_rows_and_reports(tiny_bas
         {
             "interactions_test": test, "interactions_train": world, "history_pool": pool, "summaries": summaries, "base_model": tiny_base,
             "reasoner_adapter": reasoner, "predictor_adapter": predictor, "predictor_no_reason_adapter": predictor,
-            "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "reward_check": reward_check, "distilled_reasons": attempts,
-            "params:evaluate": {"test_rows": 6, "seed": 0, "report_examples": 2, "timed_rows": 2}, "params:history_length": 3, "params:domain": "Digital Music", "params:prompt_wording": "paper",
-            "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0}, "params:inference_batch_size": 8, "params:llm.inference": {}, "params:distill_reasons.tau": 0.1,
+            "teacher": CompletionClient(RulesBackend(), AnswerCache(None), concurrency=2), "reward_check": reward_check, "distilled_reasons": attempts,
+            "params:evaluate": {"test_rows": 6, "seed": 0, "report_examples": 2, "timed_rows": 2, "aspect_vocabulary": SMOKE_PARAMS["evaluate"]["aspect_vocabulary"]},
+            "params:prompting": {**PROMPTING, "history_length": 3}, "params:reason_generation": {"max_new_tokens": 6, "temperature": 0.0},
+            "params:llm.inference": {"cache_path": None, "batch_size": 8}, "params:distill_reasons.tau": 0.1,
             "params:baselines": {"deepconn": {"seed": 0, "vocab_size": 200, "doc_tokens": 16, "embedding_dim": 8, "filters": 4, "kernel": 3, "latent": 4,
                                               "epochs": 1, "batch_size": 64, "learning_rate": 0.01}, "svd": {"n_factors": 2, "n_epochs": 2}},
         },

@@ -4,16 +4,16 @@ from reason4rec.data.synthetic import generate_review_world
 from reason4rec.datasets.review_source import ReviewSourceDataset
 from reason4rec.pipelines.ingest_5core import create_pipeline
 from reason4rec.pipelines.ingest_5core.nodes import build_base
-from tests.conftest import TINY_BASE_PARAMS, run_pipeline
+from tests.helpers import PROMPTING, TINY_BASE_PARAMS, run_pipeline
 
 PARAMS = {"k_core": 5, "time_window_days": None, "valid_fraction": 0.1, "test_fraction": 0.1}
 PAIRS = {"seed": 1, "reward_model_size": 16, "reasoner_size": 8}
 # A tiny base pre-trained on 40 training prompts, for a fast test.
-BASE = {**TINY_BASE_PARAMS, "tiny": {**TINY_BASE_PARAMS["tiny"], "corpus_size": 40, "pretraining": {**TINY_BASE_PARAMS["tiny"]["pretraining"], "epochs": 1}}}
+BASE = {**TINY_BASE_PARAMS, "tiny": {**TINY_BASE_PARAMS["tiny"], "corpus_size": 40, "pretraining": {**TINY_BASE_PARAMS["tiny"]["pretraining"], "num_train_epochs": 1}}}
 
 
 def run_ingest(raw_dataset):
-    inputs = {"raw_reviews": raw_dataset.load(), "params:ingest": PARAMS, "params:pairs": PAIRS, "params:llm.base": BASE, "params:domain": "Digital Music", "params:prompt_wording": "paper"}
+    inputs = {"raw_reviews": raw_dataset.load(), "params:ingest": PARAMS, "params:pairs": PAIRS, "params:llm.base": BASE, "params:prompting": PROMPTING}
     splits = [f"interactions_{split}" for split in ("train", "valid", "test")] + ["history_pool"]
     return run_pipeline(create_pipeline(), inputs, [*splits, "dataset_stats", "ingest_rejects", "reward_pairs", "reasoner_pairs", "base_model"])
 
@@ -55,4 +55,4 @@ def test_ingest_on_real_musical_instruments(musical_instruments):
 def test_a_misspelt_base_setting_is_refused_before_anything_is_built(smoke_world):
     train = generate_review_world(smoke_world)
     with pytest.raises(ValueError, match=r"unknown llm.base.tiny setting\(s\) corpus_sise"):
-        build_base(train, {**BASE, "tiny": {**BASE["tiny"], "corpus_sise": 10}}, "Digital Music", "paper")
+        build_base(train, {**BASE, "tiny": {**BASE["tiny"], "corpus_sise": 10}}, PROMPTING)

@@ -6,15 +6,16 @@ from reason4rec import prompts
 from reason4rec.data.synthetic import generate_review_world
 from reason4rec.pipelines.summarize import create_pipeline
 from reason4rec.pipelines.summarize.nodes import _summary_table, request_teacher_summaries
-from reason4rec.teacher import Teacher
-from reason4rec.teacher.cache import AnswerCache
+from reason4rec.completions import CompletionClient
+from reason4rec.completions.cache import AnswerCache
 from reason4rec.teacher.rules import RulesBackend
-from tests.conftest import LORA_HYPER, SMOKE_WORLD, run_pipeline
+from tests.helpers import PROMPTING, SMOKE_WORLD, run_pipeline, smoke_expert
 
 SUMMARIZE = {
     "seed": 11, "teacher_sample_size": 12, "check_size": 4, "teacher": {"temperature": 0.0, "max_tokens": 128, "max_attempts": 2},
     "use_teacher_summaries": False, "generation": {"max_new_tokens": 8},
 }  # fmt: skip
+# ``engine`` among the outputs: kept as is (copy_mode assign, as conf/base/catalog.yml declares it), never deep-copied.
 OUTPUTS = ["teacher_summaries", "summarizer_sft_data", "summarizer_adapter", "summaries", "summarizer_check", "reward_contexts", "reasoner_contexts"]
 
 
@@ -31,9 +32,9 @@ def run_summarize(tiny_base, **overrides):
         create_pipeline(),
         {
             "interactions_train": world, "history_pool": pool, "reward_pairs": pairs["reward"], "reasoner_pairs": pairs["reasoner"],
-            "teacher": Teacher(RulesBackend(), AnswerCache(None), concurrency=2), "base_model": tiny_base, "params:domain": "Digital Music",
-            "params:summarize": {**SUMMARIZE, **overrides}, "params:llm.experts.summarizer": {**LORA_HYPER, "epochs": 1},
-            "params:inference_batch_size": 16, "params:llm.inference": {}, "params:history_length": 3,
+            "teacher": CompletionClient(RulesBackend(), AnswerCache(None), concurrency=2), "base_model": tiny_base,
+            "params:prompting": {**PROMPTING, "history_length": 3}, "params:summarize": {**SUMMARIZE, **overrides},
+            "params:llm.experts.summarizer": smoke_expert("summarizer", num_train_epochs=1), "params:llm.inference": {"cache_path": None, "batch_size": 16},
         },
         OUTPUTS,
     )  # fmt: skip
@@ -67,9 +68,9 @@ def test_with_teacher_summaries_the_teacher_summarizes_every_interaction(tiny_ba
 
 def test_a_misspelt_summarize_setting_is_named_with_its_path():
     world, _, _ = world_and_pairs()
-    teacher = Teacher(RulesBackend(), AnswerCache(None), concurrency=2)
+    teacher = CompletionClient(RulesBackend(), AnswerCache(None), concurrency=2)
     with pytest.raises(ValueError, match=r"unknown summarize.teacher setting\(s\) max_atempts"):
-        request_teacher_summaries(world, teacher, "Digital Music", {**SUMMARIZE, "teacher": {"temperature": 0.0, "max_tokens": 128, "max_atempts": 2}})
+        request_teacher_summaries(world, teacher, PROMPTING, {**SUMMARIZE, "teacher": {"temperature": 0.0, "max_tokens": 128, "max_atempts": 2}})
 
 
 def test_an_unparsed_summary_cut_at_its_budget_is_marked_truncated():

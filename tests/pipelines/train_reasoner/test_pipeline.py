@@ -5,7 +5,7 @@ from reason4rec import prompts
 from reason4rec.distillation import ATTEMPT_COLUMNS
 from reason4rec.pipelines.train_reasoner import create_pipeline
 from reason4rec.pipelines.train_reasoner.nodes import reasoner_sft_examples
-from tests.conftest import LORA_HYPER, run_pipeline
+from tests.helpers import PROMPTING, run_pipeline, smoke_expert
 
 
 def attempts(contexts: pd.DataFrame) -> pd.DataFrame:
@@ -21,7 +21,7 @@ def attempts(contexts: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_sft_data_is_the_accepted_reasons_under_prompts_without_the_hint(pair_contexts):
-    sft = reasoner_sft_examples(attempts(pair_contexts), pair_contexts, "Digital Music", "paper")
+    sft = reasoner_sft_examples(attempts(pair_contexts), pair_contexts, PROMPTING)
     assert len(sft) == len(pair_contexts) - 1
     assert sft["response"].str.startswith("Others praise its melody").all()
     assert not sft["prompt"].str.contains("Hint:").any() and sft["prompt"].str.contains(prompts.WORDINGS["paper"].reasoner_task[:30]).all()
@@ -30,7 +30,7 @@ def test_sft_data_is_the_accepted_reasons_under_prompts_without_the_hint(pair_co
 def test_pipeline_trains_the_reasoner_on_accepted_reasons_only(tiny_base, pair_contexts):
     out = run_pipeline(
         create_pipeline(),
-        {"distilled_reasons": attempts(pair_contexts), "reasoner_contexts": pair_contexts, "base_model": tiny_base, "params:domain": "Digital Music", "params:prompt_wording": "paper", "params:llm.experts.reasoner": {**LORA_HYPER, "epochs": 1}},
+        {"distilled_reasons": attempts(pair_contexts), "reasoner_contexts": pair_contexts, "base_model": tiny_base, "params:prompting": PROMPTING, "params:llm.experts.reasoner": smoke_expert("reasoner", num_train_epochs=1)},
         ["reasoner_sft_data", "reasoner_adapter", "reasoner_loss_curve", "reasoner_loss_plot"],
     )
     adapter = out["reasoner_adapter"]

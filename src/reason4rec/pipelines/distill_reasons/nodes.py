@@ -8,25 +8,22 @@ from typing import Any
 
 import pandas as pd
 
+from reason4rec.completions import CompletionClient
 from reason4rec.distillation import AttemptJournal, distill_reasons
-from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
-from reason4rec.llm.engine import engine_for
+from reason4rec.llm.artifacts import AdapterArtifact
+from reason4rec.llm.engine import InferenceEngine
 from reason4rec.llm.training import fingerprint
-from reason4rec.parameters import DistillReasons
-from reason4rec.teacher import Teacher
+from reason4rec.parameters import DistillReasons, Prompting, prompting_of
 from reason4rec.typed_config import typed_block
 
 
 def distill(
     reasoner_contexts: pd.DataFrame,
-    base_model: BaseModelArtifact,
+    engine: InferenceEngine,
     reward_adapter: AdapterArtifact,
-    teacher: Teacher,
-    domain: str,
-    wording: str,
+    teacher: CompletionClient,
+    prompting: Prompting,
     params: dict[str, Any],
-    batch_size: int,
-    inference: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every attempt for every reasoner pair, and the teacher's usage.
 
@@ -34,19 +31,18 @@ def distill(
     reward model, the teacher and the settings, so a rerun of the same job
     resumes it and a changed job starts a new one.
     """
-    config = typed_block(DistillReasons, params, "distill_reasons")
-    engine = engine_for(base_model, {"reward_model": reward_adapter}, inference)
-    settings = {**{k: v for k, v in asdict(config).items() if k != "journal_dir"}, "domain": domain, "wording": wording}
+    config, prompt_settings = typed_block(DistillReasons, params, "distill_reasons"), prompting_of(prompting)
+    engine.load_adapters({"reward_model": reward_adapter})
+    settings = {**{k: v for k, v in asdict(config).items() if k != "journal_dir"}, "domain": prompt_settings.domain, "wording": prompt_settings.wording}
     job = fingerprint(reward_adapter.metadata.get("run"), teacher.backend.identity(), settings, reasoner_contexts[["user_id", "item_id"]].values.tolist())
     journal = AttemptJournal(Path(config.journal_dir) / f"{job}.jsonl" if config.journal_dir else None)
     attempts = distill_reasons(
         reasoner_contexts,
         generate=lambda requests: teacher.complete(requests, stage="distill_reasons", desc="teacher reasons"),
-        score=lambda prompts: engine.score_ratings(prompts, "reward_model", batch_size=batch_size, desc="reward scoring"),
+        score=lambda prompts: engine.score_ratings(prompts, "reward_model", desc="reward scoring"),
         config=config,
         journal=journal,
-        domain=domain,
-        wording=wording,
+        prompting=prompt_settings,
         cost=lambda: teacher.cost("distill_reasons"),
     )
     return attempts, teacher.usage_table()

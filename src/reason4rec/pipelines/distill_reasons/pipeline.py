@@ -1,14 +1,17 @@
 from kedro.pipeline import Node, Pipeline
 
+from reason4rec.pipelines.engine import engine_pipeline
+
 from .nodes import distill
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            engine_pipeline(),
             Node(
                 distill,
-                ["reasoner_contexts", "base_model", "reward_model_adapter", "teacher", "params:domain", "params:prompt_wording", "params:distill_reasons", "params:inference_batch_size", "params:llm.inference"],
+                ["reasoner_contexts", "engine", "reward_model_adapter", "teacher", "params:prompting", "params:distill_reasons"],
                 ["distilled_reasons", "teacher_usage_distill_reasons"],
                 name="distill_reasons",
             )

@@ -1,57 +1,74 @@
 from kedro.pipeline import Node, Pipeline
 
 from reason4rec.contexts import build_contexts
+from reason4rec.evaluation.baselines import predict_with_baselines
+from reason4rec.evaluation.gptscore import judge_reasons
+from reason4rec.inference import predict_with_reasons
+from reason4rec.pipelines.engine import engine_pipeline
 
 from .nodes import (
-    baseline_predictions,
-    build_report,
+    assess_reasons,
     compile_accuracy,
     compile_metrics,
-    judge_reasons,
-    predict_with_reasons,
+    plot_results,
     predict_without_reasons,
     sample_test_rows,
+    select_report_examples,
+    select_timed_rows,
+    summarize_distillation,
     time_one_at_a_time,
+    write_report,
 )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            engine_pipeline(),
             Node(sample_test_rows, ["interactions_test", "params:evaluate"], "test_targets", name="sample_test_rows"),
-            Node(build_contexts, ["test_targets", "history_pool", "summaries", "params:history_length"], "test_contexts", name="build_test_contexts"),
+            Node(build_contexts, ["test_targets", "history_pool", "summaries", "params:prompting"], "test_contexts", name="build_test_contexts"),
             Node(
                 predict_with_reasons,
-                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:prompt_wording", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"],
+                ["test_contexts", "engine", "reasoner_adapter", "predictor_adapter", "params:prompting", "params:reason_generation"],
                 "test_predictions",
                 name="predict_with_reasons",
             ),
+            Node(select_timed_rows, ["test_contexts", "params:evaluate"], "timed_contexts", name="select_timed_rows"),
             Node(
                 time_one_at_a_time,
-                ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", "params:domain", "params:prompt_wording", "params:reason_generation", "params:evaluate", "params:llm.inference"],
+                ["timed_contexts", "engine", "reasoner_adapter", "predictor_adapter", "params:prompting", "params:reason_generation"],
                 "test_timings",
                 name="time_one_at_a_time",
             ),
             Node(
                 predict_without_reasons,
-                ["test_contexts", "base_model", "predictor_no_reason_adapter", "params:domain", "params:prompt_wording", "params:inference_batch_size", "params:llm.inference"],
+                ["test_contexts", "engine", "predictor_no_reason_adapter", "params:prompting"],
                 "test_predictions_no_reason",
                 name="predict_without_reasons",
             ),
-            Node(baseline_predictions, ["interactions_train", "test_targets", "params:baselines"], "baseline_predictions", name="predict_with_baselines"),
+            Node(predict_with_baselines, ["interactions_train", "test_targets", "params:baselines"], "baseline_predictions", name="predict_with_baselines"),
             Node(compile_accuracy, ["test_predictions", "test_predictions_no_reason", "baseline_predictions"], "accuracy_table", name="compile_accuracy"),
-            Node(judge_reasons, ["test_predictions", "interactions_test", "teacher", "params:domain", "params:evaluate"], "reason_gptscore", name="judge_reasons"),
+            Node(judge_reasons, ["test_predictions", "interactions_test", "teacher", "params:prompting", "params:evaluate"], "reason_gptscore", name="judge_reasons"),
+            Node(assess_reasons, ["test_predictions", "interactions_test", "reason_gptscore", "params:evaluate"], "reason_assessment", name="assess_reasons"),
+            Node(summarize_distillation, ["distilled_reasons", "interactions_train", "params:evaluate"], "distillation_summary", name="summarize_distillation"),
             Node(
                 compile_metrics,
-                ["accuracy_table", "test_predictions", "interactions_test", "interactions_train", "reward_check", "distilled_reasons", "reason_gptscore", "test_timings"],
+                ["accuracy_table", "reason_assessment", "distillation_summary", "reward_check", "test_predictions", "test_timings"],
                 "evaluation_metrics",
                 name="compile_metrics",
             ),
+            Node(select_report_examples, ["test_predictions", "interactions_test", "params:evaluate"], "report_examples", name="select_report_examples"),
             Node(
-                build_report,
-                ["evaluation_metrics", "accuracy_table", "test_predictions", "interactions_test", "reward_check", "distilled_reasons", "params:evaluate", "params:distill_reasons.tau"],
-                ["evaluation_report", "plot_error_by_method", "plot_predicted_vs_true", "plot_s_eval_distribution", "plot_acceptance_by_attempt"],
-                name="build_report",
+                plot_results,
+                ["accuracy_table", "test_predictions", "distilled_reasons", "params:distill_reasons.tau"],
+                ["plot_error_by_method", "plot_predicted_vs_true", "plot_s_eval_distribution", "plot_acceptance_by_attempt"],
+                name="plot_results",
+            ),
+            Node(
+                write_report,
+                ["evaluation_metrics", "accuracy_table", "reward_check", "distilled_reasons", "report_examples"],
+                "evaluation_report",
+                name="write_report",
             ),
         ],
         tags=["evaluate"],

@@ -24,7 +24,7 @@ from reason4rec.data.readers import ReviewDump
 from reason4rec.data.synthetic import GeneratedReviews
 from reason4rec.llm.artifacts import BaseModelArtifact
 from reason4rec.llm.base import build_base_model
-from reason4rec.parameters import Base, Ingest, Pairs
+from reason4rec.parameters import Base, Ingest, Pairs, Prompting, prompting_of
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
@@ -84,14 +84,15 @@ def sample_pairs(interactions_train: pd.DataFrame, history_pool: pd.DataFrame, p
     return samples["reward"], samples["reasoner"]
 
 
-def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], domain: str, wording: str) -> BaseModelArtifact:
+def build_base(interactions_train: pd.DataFrame, base_params: dict[str, Any], prompting: Prompting) -> BaseModelArtifact:
     """The shared base model, built once into a versioned artifact every expert loads.
 
     For ``tiny`` its tokenizer and pre-training text are ``corpus_size`` training
     reviews and titles inside the prompts' own wording, so the base knows the
     vocabulary every expert will read and write; other bases ignore the text.
     """
-    config = typed_block(Base, base_params, "llm.base")
+    config, words = typed_block(Base, base_params, "llm.base"), prompting_of(prompting)
+    domain, wording = words.domain, words.wording
     if config.base_model != "tiny":
         return build_base_model([], base_params)
     sample = interactions_train.sample(min(config.tiny.corpus_size, len(interactions_train)), random_state=config.tiny.seed)

@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="pool_histories",
             ),
             Node(sample_pairs, ["interactions_train", "history_pool", "params:pairs"], ["reward_pairs", "reasoner_pairs"], name="sample_pairs"),
-            Node(build_base, ["interactions_train", "params:llm.base", "params:domain", "params:prompt_wording"], "base_model", name="build_base_model"),
+            Node(build_base, ["interactions_train", "params:llm.base", "params:prompting"], "base_model", name="build_base_model"),
             Node(
                 collect_rejects,
                 ["clean_rejects", "k_core_rejects", "split_rejects"],

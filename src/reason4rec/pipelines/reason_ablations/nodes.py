@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 
 from reason4rec import contexts as ctx
+from reason4rec.completions import CompletionClient, CompletionRequest
 from reason4rec.distillation import usable_reason
+from reason4rec.evaluation.gptscore import judge_reasons
 from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.report import markdown_table
-from reason4rec.parameters import DistillReasons
-from reason4rec.pipelines.evaluate.nodes import judge_reasons
-from reason4rec.teacher import Teacher, TeacherRequest
+from reason4rec.parameters import DistillReasons, Prompting
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
@@ -31,9 +31,8 @@ USABLE_STATUSES = ("accepted", "rejected_by_reward")
 def ablation_reasoner_sft_examples(
     reasoner_contexts: pd.DataFrame,
     distilled_reasons: pd.DataFrame,
-    teacher: Teacher,
-    domain: str,
-    wording: str,
+    teacher: CompletionClient,
+    prompting: Prompting,
     distill_params: dict[str, Any],
     supervision: str,
 ) -> pd.DataFrame:
@@ -52,7 +51,7 @@ def ablation_reasoner_sft_examples(
         answered = reasoner_contexts.assign(reason=reasoner_contexts["review"])
     elif supervision == "review_inferred":
         distill = typed_block(DistillReasons, distill_params, "distill_reasons")
-        requests = [TeacherRequest(ctx.review_inferred_prompt(r, domain, wording), temperature=distill.temperature, max_tokens=distill.max_tokens) for r in reasoner_contexts.to_dict("records")]
+        requests = [CompletionRequest(ctx.review_inferred_prompt(r, prompting), temperature=distill.temperature, max_tokens=distill.max_tokens) for r in reasoner_contexts.to_dict("records")]
         answers = teacher.complete(requests, stage="reason_ablations", desc="teacher review-inferred reasons")
         usable = [usable_reason(a, distill.max_tokens) for a in answers]
         answered = reasoner_contexts.assign(reason=[a.text for a in answers])[usable]
@@ -61,28 +60,32 @@ def ablation_reasoner_sft_examples(
         answered = reasoner_contexts.merge(first[["user_id", "item_id", "reason"]], on=["user_id", "item_id"], how="inner")
     logger.info("%s: %d of %d reasoner pairs supervised", SUPERVISIONS[supervision], len(answered), len(reasoner_contexts))
     rows = answered.to_dict("records")
-    return pd.DataFrame({"prompt": [ctx.reasoner_prompt(r, domain, wording) for r in rows], "response": [r["reason"] for r in rows]})
+    return pd.DataFrame({"prompt": [ctx.reasoner_prompt(r, prompting) for r in rows], "response": [r["reason"] for r in rows]})
+
+
+def stack_reasoned_predictions(test_predictions: pd.DataFrame, **ablation_predictions: pd.DataFrame) -> pd.DataFrame:
+    """The test predictions of Reason4Rec and of each alternative supervision, in one long table with a ``method`` column."""
+    reasoned = {"Reason4Rec (Algorithm 1)": test_predictions, **{SUPERVISIONS[name]: ablation_predictions[name] for name in SUPERVISIONS}}
+    return pd.concat([frame.assign(method=method) for method, frame in reasoned.items()], ignore_index=True)
 
 
 def compile_reason_ablations(
-    test_predictions: pd.DataFrame,
+    reasoned_predictions: pd.DataFrame,
     no_reason_predictions: pd.DataFrame,
     interactions_test: pd.DataFrame,
-    teacher: Teacher,
-    domain: str,
+    teacher: CompletionClient,
+    prompting: Prompting,
     evaluate_params: dict[str, Any],
-    **ablation_predictions: pd.DataFrame,
 ) -> pd.DataFrame:
     """Table 4: MAE, RMSE and Pearson of Reason4Rec, "Without Reason" and each alternative, on the
     same test rows, and each reason-producing row's GPTScore (with an LLM teacher; see ``judge_reasons``)."""
-    columns = ["user_id", "item_id", "rating", "prediction"]
-    reasoned = {"Reason4Rec (Algorithm 1)": test_predictions, **{SUPERVISIONS[name]: ablation_predictions[name] for name in SUPERVISIONS}}
-    long = pd.concat(
-        [no_reason_predictions[columns].assign(method="Without Reason"), *(frame[columns].assign(method=method) for method, frame in reasoned.items())],
-        ignore_index=True,
-    )
+    columns = ["user_id", "item_id", "rating", "prediction", "method"]
+    long = pd.concat([no_reason_predictions.assign(method="Without Reason")[columns], reasoned_predictions[columns]], ignore_index=True)
     table = accuracy_table(long)
-    scores = {method: judge_reasons(frame, interactions_test, teacher, domain, evaluate_params)["gptscore"] for method, frame in reasoned.items()}
+    scores = {
+        method: judge_reasons(frame, interactions_test, teacher, prompting, evaluate_params)["gptscore"]
+        for method, frame in reasoned_predictions.groupby("method", sort=False)
+    }
     table["gptscore"] = table["method"].map(scores)
     logger.info("Table 4 on %d test rows:\n%s", table["rows"].iloc[0], table.to_string(index=False, float_format="%.4f"))
     return table

@@ -4,35 +4,41 @@ reasoner, each in its own namespace (the kedro-viz demo project's pattern), scor
 
 from kedro.pipeline import Node, Pipeline
 
-from reason4rec.pipelines.evaluate.nodes import predict_with_reasons
+from reason4rec.inference import generate_pair_reasons, predict_with_reasons, predictor_sft_examples
+from reason4rec.pipelines.engine import engine_pipeline
 from reason4rec.pipelines.expert_training import bound, expert_training_pipeline
-from reason4rec.pipelines.train_predictor.nodes import generate_pair_reasons, predictor_sft_examples
 
-from .nodes import SUPERVISIONS, ablation_reasoner_sft_examples, compile_reason_ablations, reason_ablations_report
+from .nodes import SUPERVISIONS, ablation_reasoner_sft_examples, compile_reason_ablations, reason_ablations_report, stack_reasoned_predictions
 
-SHARED_INPUTS = {"reasoner_contexts", "distilled_reasons", "teacher", "predictor_contexts", "test_contexts", "base_model"}
-SHARED_PARAMETERS = {
-    "params:domain", "params:prompt_wording", "params:distill_reasons", "params:reason_generation", "params:inference_batch_size", "params:llm.inference",
-    "params:llm.experts.reasoner", "params:llm.experts.predictor",
-}  # fmt: skip
+SHARED_INPUTS = {"reasoner_contexts", "distilled_reasons", "teacher", "predictor_contexts", "test_contexts", "base_model", "engine"}
+SHARED_PARAMETERS = {"params:prompting", "params:distill_reasons", "params:reason_generation", "params:llm.experts.reasoner", "params:llm.experts.predictor"}
 
 
 def supervision_pipeline(supervision: str) -> Pipeline:
     """The reasoner trained on ``supervision``, the predictor on that reasoner's reasons, both scored on the test rows."""
-    generation = ["params:domain", "params:prompt_wording", "params:reason_generation", "params:inference_batch_size", "params:llm.inference"]
     steps = Pipeline(
         [
             Node(
                 bound(ablation_reasoner_sft_examples, supervision=supervision),
-                ["reasoner_contexts", "distilled_reasons", "teacher", "params:domain", "params:prompt_wording", "params:distill_reasons"],
+                ["reasoner_contexts", "distilled_reasons", "teacher", "params:prompting", "params:distill_reasons"],
                 "reasoner_sft_data",
                 name="build_reasoner_sft_data",
             ),
             expert_training_pipeline("reasoner"),
-            Node(generate_pair_reasons, ["predictor_contexts", "base_model", "reasoner_adapter", *generation], "reasoner_pair_reasons", name="generate_reasoner_pair_reasons"),
-            Node(predictor_sft_examples, ["predictor_contexts", "reasoner_pair_reasons", "params:domain", "params:prompt_wording"], "predictor_sft_data", name="build_predictor_sft_data"),
+            Node(
+                generate_pair_reasons,
+                ["predictor_contexts", "engine", "reasoner_adapter", "params:prompting", "params:reason_generation"],
+                "reasoner_pair_reasons",
+                name="generate_reasoner_pair_reasons",
+            ),
+            Node(predictor_sft_examples, ["predictor_contexts", "reasoner_pair_reasons", "params:prompting"], "predictor_sft_data", name="build_predictor_sft_data"),
             expert_training_pipeline("predictor"),
-            Node(predict_with_reasons, ["test_contexts", "base_model", "reasoner_adapter", "predictor_adapter", *generation], "test_predictions", name="predict_with_reasons"),
+            Node(
+                predict_with_reasons,
+                ["test_contexts", "engine", "reasoner_adapter", "predictor_adapter", "params:prompting", "params:reason_generation"],
+                "test_predictions",
+                name="predict_with_reasons",
+            ),
         ]
     )
     return Pipeline(
@@ -43,13 +49,17 @@ def supervision_pipeline(supervision: str) -> Pipeline:
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            engine_pipeline(),
             *(supervision_pipeline(name) for name in SUPERVISIONS),
             Node(
+                stack_reasoned_predictions,
+                {"test_predictions": "test_predictions", **{name: f"{name}_test_predictions" for name in SUPERVISIONS}},
+                "reason_ablation_predictions",
+                name="stack_reasoned_predictions",
+            ),
+            Node(
                 compile_reason_ablations,
-                {
-                    "test_predictions": "test_predictions", "no_reason_predictions": "test_predictions_no_reason", "interactions_test": "interactions_test",
-                    "teacher": "teacher", "domain": "params:domain", "evaluate_params": "params:evaluate", **{name: f"{name}_test_predictions" for name in SUPERVISIONS},
-                },  # fmt: skip
+                ["reason_ablation_predictions", "test_predictions_no_reason", "interactions_test", "teacher", "params:prompting", "params:evaluate"],
                 "reason_ablation_accuracy",
                 name="compile_reason_ablations",
             ),

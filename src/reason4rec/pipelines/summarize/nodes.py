@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 
 from reason4rec import prompts
-from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
-from reason4rec.llm.engine import engine_for
-from reason4rec.parameters import Summarize, SummaryGeneration, SummaryTeacher
-from reason4rec.teacher import Teacher, TeacherRequest, complete_with_guard
+from reason4rec.completions import CompletionClient, CompletionRequest, complete_with_guard
+from reason4rec.llm.artifacts import AdapterArtifact
+from reason4rec.llm.engine import InferenceEngine
+from reason4rec.parameters import Prompting, Summarize, SummaryGeneration, SummaryTeacher, prompting_of
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ SUMMARY_COLUMNS = ["user_id", "item_id", "positive", "negative", "preferences", 
 
 
 def request_teacher_summaries(
-    interactions_train: pd.DataFrame, teacher: Teacher, domain: str, params: dict[str, Any]
+    interactions_train: pd.DataFrame, teacher: CompletionClient, prompting: Prompting, params: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Teacher summaries for a fixed-seed sample of training interactions:
     ``teacher_sample_size`` to train the summarizer on (``split`` = ``train``;
@@ -33,7 +33,7 @@ def request_teacher_summaries(
     config = typed_block(Summarize, params, "summarize")
     for_training = len(interactions_train) - config.check_size if config.teacher_sample_size is None else config.teacher_sample_size
     sample = interactions_train.sample(min(for_training + config.check_size, len(interactions_train)), random_state=config.seed)
-    summaries, attempts = _teacher_summaries(sample, teacher, domain, config.teacher, stage="summarize")
+    summaries, attempts = _teacher_summaries(sample, teacher, prompting_of(prompting).domain, config.teacher, stage="summarize")
     summaries["split"] = ["train" if position < for_training else "check" for position in range(len(summaries))]
     outcomes = attempts["outcome"].value_counts()
     logger.info(
@@ -43,9 +43,9 @@ def request_teacher_summaries(
     return summaries[summaries["parsed"]].reset_index(drop=True), teacher.usage_table()
 
 
-def _teacher_summaries(interactions: pd.DataFrame, teacher: Teacher, domain: str, asked: SummaryTeacher, stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _teacher_summaries(interactions: pd.DataFrame, teacher: CompletionClient, domain: str, asked: SummaryTeacher, stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     requests = [
-        TeacherRequest(prompts.summarizer_prompt(domain, r.title, r.rating, r.review), temperature=asked.temperature, max_tokens=asked.max_tokens)
+        CompletionRequest(prompts.summarizer_prompt(domain, r.title, r.rating, r.review), temperature=asked.temperature, max_tokens=asked.max_tokens)
         for r in interactions.itertuples()
     ]
     answers, attempts = complete_with_guard(teacher, requests, lambda text: prompts.parse_summary(text) is not None, asked.max_attempts, stage)
@@ -73,9 +73,10 @@ def _summary_table(interactions: pd.DataFrame, texts: list[str | None], truncate
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def summarizer_sft_examples(teacher_summaries: pd.DataFrame, interactions_train: pd.DataFrame, domain: str) -> pd.DataFrame:
+def summarizer_sft_examples(teacher_summaries: pd.DataFrame, interactions_train: pd.DataFrame, prompting: Prompting) -> pd.DataFrame:
     """(prompt, response) pairs: the summarizer prompt and the teacher's three-field summary."""
     joined = teacher_summaries[teacher_summaries["split"] == "train"].merge(interactions_train, on=["user_id", "item_id"], how="inner")
+    domain = prompting_of(prompting).domain
     return pd.DataFrame(
         {
             "prompt": [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in joined.itertuples()],
@@ -90,13 +91,11 @@ def _items(field: str) -> list[str]:
 
 def summarize_interactions(
     history_pool: pd.DataFrame,
-    base_model: BaseModelArtifact,
+    engine: InferenceEngine,
     summarizer_adapter: AdapterArtifact,
-    teacher: Teacher,
-    domain: str,
+    teacher: CompletionClient,
+    prompting: Prompting,
     params: dict[str, Any],
-    batch_size: int,
-    inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Offline summarization of every interaction that later prompts read.
 
@@ -106,11 +105,11 @@ def summarize_interactions(
     of every interaction is the costliest step on a CPU. A summary that does
     not parse keeps ``None`` fields and ``parsed=False``; the count is logged.
     """
-    config = typed_block(Summarize, params, "summarize")
+    config, domain = typed_block(Summarize, params, "summarize"), prompting_of(prompting).domain
     if config.use_teacher_summaries:
         summaries, _ = _teacher_summaries(history_pool, teacher, domain, config.teacher, stage="summarize_all")
     else:
-        summaries = _summarizer_table(history_pool, base_model, summarizer_adapter, domain, config.generation, batch_size, inference)
+        summaries = _summarizer_table(history_pool, engine, summarizer_adapter, domain, config.generation)
     unparsed = int((~summaries["parsed"]).sum())
     if unparsed:
         logger.warning(
@@ -120,30 +119,20 @@ def summarize_interactions(
     return summaries
 
 
-def _summarizer_table(
-    interactions: pd.DataFrame,
-    base_model: BaseModelArtifact,
-    adapter: AdapterArtifact,
-    domain: str,
-    generation: SummaryGeneration,
-    batch_size: int,
-    inference: dict[str, Any] | None,
-) -> pd.DataFrame:
-    engine = engine_for(base_model, {"summarizer": adapter}, inference)
+def _summarizer_table(interactions: pd.DataFrame, engine: InferenceEngine, adapter: AdapterArtifact, domain: str, generation: SummaryGeneration) -> pd.DataFrame:
+    engine.load_adapters({"summarizer": adapter})
     summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions.itertuples()]
-    outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation.max_new_tokens, batch_size=batch_size, desc="summarizing")
+    outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation.max_new_tokens, desc="summarizing")
     return _summary_table(interactions, [o["text"] for o in outputs], [o["truncated"] for o in outputs], "summarizer")
 
 
 def check_summarizer(
     teacher_summaries: pd.DataFrame,
     interactions_train: pd.DataFrame,
-    base_model: BaseModelArtifact,
+    engine: InferenceEngine,
     summarizer_adapter: AdapterArtifact,
-    domain: str,
+    prompting: Prompting,
     params: dict[str, Any],
-    batch_size: int,
-    inference: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The trained summarizer against the teacher on held-out interactions: how
     often its answer parses, and per field the F1 of its aspects against the teacher's."""
@@ -151,7 +140,7 @@ def check_summarizer(
     if held_out.empty:
         return pd.DataFrame(columns=["field", "f1", "parsed", "rows"])
     targets = held_out[["user_id", "item_id"]].merge(interactions_train, on=["user_id", "item_id"], how="left")
-    written = _summarizer_table(targets, base_model, summarizer_adapter, domain, typed_block(Summarize, params, "summarize").generation, batch_size, inference)
+    written = _summarizer_table(targets, engine, summarizer_adapter, prompting_of(prompting).domain, typed_block(Summarize, params, "summarize").generation)
     rows = []
     for field in ("positive", "negative", "preferences"):
         scores = [_aspect_f1(_items(ours), _items(theirs)) for ours, theirs in zip(written[field], held_out[field])]

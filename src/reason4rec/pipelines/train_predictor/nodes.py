@@ -9,10 +9,7 @@ import pandas as pd
 
 from reason4rec import contexts as ctx
 from reason4rec.distillation import accepted_reasons
-from reason4rec.inference import generate_reasons
-from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
-from reason4rec.llm.engine import engine_for
-from reason4rec.parameters import TrainPredictor
+from reason4rec.parameters import Prompting, TrainPredictor
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
@@ -29,28 +26,6 @@ def predictor_pairs(reasoner_contexts: pd.DataFrame, distilled_reasons: pd.DataF
     return kept
 
 
-def generate_pair_reasons(
-    contexts: pd.DataFrame,
-    base_model: BaseModelArtifact,
-    reasoner_adapter: AdapterArtifact,
-    domain: str,
-    wording: str,
-    params: dict[str, Any],
-    batch_size: int,
-    inference: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """The trained reasoner's reason for each predictor pair: the predictor learns
-    from the reasoner's own reasons, not the teacher's (as the published code does)."""
-    engine = engine_for(base_model, {"reasoner": reasoner_adapter}, inference)
-    return generate_reasons(engine, contexts, "reasoner", domain, wording, params, batch_size)
-
-
-def no_reason_sft_examples(contexts: pd.DataFrame, domain: str, wording: str) -> pd.DataFrame:
+def no_reason_sft_examples(contexts: pd.DataFrame, prompting: Prompting) -> pd.DataFrame:
     """The "Without Reason" ablation's training pairs: the predictor prompt without the analysis section."""
-    return ctx.rating_sft_examples(contexts, domain, wording, [None] * len(contexts))
-
-
-def predictor_sft_examples(contexts: pd.DataFrame, reasons: pd.DataFrame, domain: str, wording: str) -> pd.DataFrame:
-    """The predictor prompt with the generated reason, answered ``Predicted Rating: x.0``."""
-    joined = contexts.merge(reasons[["user_id", "item_id", "reason"]], on=["user_id", "item_id"], how="inner", validate="one_to_one")
-    return ctx.rating_sft_examples(joined, domain, wording, joined["reason"].tolist())
+    return ctx.rating_sft_examples(contexts, prompting, [None] * len(contexts))

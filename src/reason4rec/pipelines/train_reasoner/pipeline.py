@@ -8,7 +8,7 @@ from .nodes import reasoner_sft_examples
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(reasoner_sft_examples, ["distilled_reasons", "reasoner_contexts", "params:domain", "params:prompt_wording"], "reasoner_sft_data", name="build_reasoner_sft_data"),
+            Node(reasoner_sft_examples, ["distilled_reasons", "reasoner_contexts", "params:prompting"], "reasoner_sft_data", name="build_reasoner_sft_data"),
             expert_training_pipeline("reasoner"),
         ],
         tags=["train_reasoner"],

@@ -1,6 +1,6 @@
 """One teacher interface for ``summarize`` and ``distill_reasons``.
 
-Many prompts in, completions with token usage out, in order. The ``Teacher``
+Many prompts in, completions with token usage out, in order. The ``CompletionClient``
 wraps a backend (OpenAI-compatible HTTP, or the offline rules) with what a
 long, paid job needs: a persistent cache keyed by everything that decides the
 answer (so a rerun repeats no completed call), bounded concurrency, retries
@@ -24,13 +24,13 @@ from typing import Any, Protocol
 import pandas as pd
 from tqdm.auto import tqdm
 
-from reason4rec.teacher.cache import AnswerCache
+from reason4rec.completions.cache import AnswerCache
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TeacherRequest:
+class CompletionRequest:
     """One completion to ask for. ``sample_index`` tells apart repeated samples
     of the same prompt, so sampled answers stay reproducible from the cache.
     ``top_logprobs`` asks a completions backend for the first token's most
@@ -49,7 +49,7 @@ class TeacherRequest:
 
 
 @dataclass
-class TeacherAnswer:
+class CompletionAnswer:
     text: str | None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -82,7 +82,7 @@ class Backend(Protocol):
     def identity(self) -> dict[str, Any]:
         """What, besides the request, decides the answer (backend, model, endpoint)."""
 
-    def call(self, request: TeacherRequest) -> tuple[str, int, int]:
+    def call(self, request: CompletionRequest) -> tuple[str, int, int]:
         """Return ``(text, prompt_tokens, completion_tokens)``; raise RetryableError or any other error."""
 
 
@@ -109,7 +109,7 @@ class Usage:
 
 
 @dataclass
-class Teacher:
+class CompletionClient:
     backend: Backend
     cache: AnswerCache
     concurrency: int = 8
@@ -118,7 +118,7 @@ class Teacher:
     sleep: Callable[[float], None] = time.sleep
     usage: dict[tuple[str, str], Usage] = field(default_factory=lambda: defaultdict(Usage))
 
-    def key(self, request: TeacherRequest) -> str:
+    def key(self, request: CompletionRequest) -> str:
         payload = {
             **self.backend.identity(),
             "messages": request.messages(),
@@ -130,18 +130,18 @@ class Teacher:
             payload["top_logprobs"] = request.top_logprobs
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
-    def complete(self, requests: Sequence[TeacherRequest], stage: str, desc: str | None = None) -> list[TeacherAnswer]:
+    def complete(self, requests: Sequence[CompletionRequest], stage: str, desc: str | None = None) -> list[CompletionAnswer]:
         """Answers in request order. Cached answers cost nothing; the rest run
         ``concurrency`` at a time and are cached as each arrives. A request that
         still fails after its retries comes back with ``error`` set."""
         usage = self.usage[(stage, self.backend.model)]
-        answers: list[TeacherAnswer | None] = [None] * len(requests)
+        answers: list[CompletionAnswer | None] = [None] * len(requests)
         keys = [self.key(r) for r in requests]
         pending = []
         for index, key in enumerate(keys):
             hit = self.cache.get(key)
             if hit is not None:
-                answers[index] = TeacherAnswer(hit[0], hit[1], hit[2], cached=True)
+                answers[index] = CompletionAnswer(hit[0], hit[1], hit[2], cached=True)
                 usage.cache_hits += 1
             else:
                 pending.append(index)
@@ -168,19 +168,19 @@ class Teacher:
             logger.warning("teacher %s: %d of %d requests failed after retries (first error: %s)", stage, len(failed), len(requests), failed[0].error if failed else "")
         return answers  # type: ignore[return-value]
 
-    def _call_with_retries(self, request: TeacherRequest) -> TeacherAnswer:
+    def _call_with_retries(self, request: CompletionRequest) -> CompletionAnswer:
         attempt = 0
         while True:
             attempt += 1
             try:
                 text, prompt_tokens, completion_tokens = self.backend.call(request)
-                return TeacherAnswer(text, prompt_tokens, completion_tokens, attempts=attempt)
+                return CompletionAnswer(text, prompt_tokens, completion_tokens, attempts=attempt)
             except RetryableError as error:
                 if attempt > self.retry.max_retries:
-                    return TeacherAnswer(None, error=f"gave up after {attempt} attempts: {error}", attempts=attempt)
+                    return CompletionAnswer(None, error=f"gave up after {attempt} attempts: {error}", attempts=attempt)
                 self.sleep(self.retry.delay(attempt - 1, error.retry_after))
             except Exception as error:  # noqa: BLE001 - a bad request must not stop the other prompts
-                return TeacherAnswer(None, error=f"{type(error).__name__}: {error}", attempts=attempt)
+                return CompletionAnswer(None, error=f"{type(error).__name__}: {error}", attempts=attempt)
 
     def cost(self, stage: str | None = None) -> float:
         return sum(self._cost(model, usage) for (s, model), usage in self.usage.items() if stage in (None, s))
@@ -203,12 +203,12 @@ class Teacher:
 
 
 def complete_with_guard(
-    teacher: Teacher,
-    requests: Sequence[TeacherRequest],
+    teacher: CompletionClient,
+    requests: Sequence[CompletionRequest],
     accept: Callable[[str], bool],
     max_attempts: int,
     stage: str,
-) -> tuple[list[TeacherAnswer], pd.DataFrame]:
+) -> tuple[list[CompletionAnswer], pd.DataFrame]:
     """Ask again (next ``sample_index``) for every answer that ``accept`` refuses, up to ``max_attempts``.
 
     Returns the accepted answers (a failed or never-accepted one has ``text=None``
@@ -216,13 +216,13 @@ def complete_with_guard(
     outcome (``accepted``; ``truncated``: refused and cut at ``max_tokens``, a budget
     too small rather than a bad answer; ``rejected_by_guard``; ``failed``) and error.
     """
-    final: list[TeacherAnswer | None] = [None] * len(requests)
+    final: list[CompletionAnswer | None] = [None] * len(requests)
     attempts = []
     open_indices = list(range(len(requests)))
     for attempt in range(max_attempts):
         if not open_indices:
             break
-        batch = [TeacherRequest(**{**vars(requests[i]), "sample_index": requests[i].sample_index + attempt}) for i in open_indices]
+        batch = [CompletionRequest(**{**vars(requests[i]), "sample_index": requests[i].sample_index + attempt}) for i in open_indices]
         answers = teacher.complete(batch, stage, desc=f"teacher {stage} (attempt {attempt + 1})")
         still_open = []
         for index, answer in zip(open_indices, answers):
@@ -234,7 +234,7 @@ def complete_with_guard(
                 final[index] = answer
             else:
                 outcome = "truncated" if answer.cut_at(requests[index].max_tokens) else "rejected_by_guard"
-                final[index] = TeacherAnswer(None, error="no answer passed the output guard", cached=answer.cached)
+                final[index] = CompletionAnswer(None, error="no answer passed the output guard", cached=answer.cached)
                 still_open.append(index)
             attempts.append({"request": index, "attempt": attempt, "outcome": outcome, "error": answer.error})
         open_indices = still_open

@@ -3,7 +3,7 @@ OpenAI's v1 endpoint, vLLM, Ollama, llama.cpp), and raw completions with
 log-probabilities for the trained experts served by vLLM.
 
 Built on the official ``openai`` client with its own retries switched off:
-the ``Teacher`` retries, so that every attempt is counted and ``Retry-After``
+the ``CompletionClient`` retries, so that every attempt is counted and ``Retry-After``
 is honoured the same way for every server.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import openai
 
-from reason4rec.teacher.core import RetryableError, TeacherRequest
+from reason4rec.completions.client import RetryableError, CompletionRequest
 
 
 class OpenAIBackend:
@@ -44,7 +44,7 @@ class OpenAIBackend:
         other.model = model
         return other
 
-    def call(self, request: TeacherRequest) -> tuple[str, int, int]:
+    def call(self, request: CompletionRequest) -> tuple[str, int, int]:
         with _retryable_errors():
             response = self._client.chat.completions.create(
                 model=self.model,
@@ -79,7 +79,7 @@ class CompletionsBackend:
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url, "weights": self.fingerprint}
 
-    def call(self, request: TeacherRequest) -> tuple[str, int, int]:
+    def call(self, request: CompletionRequest) -> tuple[str, int, int]:
         with _retryable_errors():
             response = self._client.completions.create(
                 model=self.model,

@@ -10,17 +10,17 @@ import pytest
 
 from reason4rec import prompts
 from reason4rec.datasets.teacher import TeacherDataset
-from reason4rec.teacher import TeacherRequest, complete_with_guard
-from reason4rec.teacher.cache import AnswerCache
-from reason4rec.teacher.core import RetryPolicy, Teacher
-from reason4rec.teacher.fake_server import FakeOpenAIServer
-from reason4rec.teacher.openai_backend import OpenAIBackend
+from reason4rec.completions import CompletionRequest, complete_with_guard
+from reason4rec.completions.cache import AnswerCache
+from reason4rec.completions.client import CompletionClient, RetryPolicy
+from reason4rec.completions.fake_server import FakeOpenAIServer
+from reason4rec.completions.openai_backend import OpenAIBackend
 
 SECRET = "sk-test-SECRET-4f9a1c"
 
 
 def openai_teacher(server, cache_path=None, concurrency=8, max_retries=3, sleeps=None):
-    return Teacher(
+    return CompletionClient(
         OpenAIBackend("gpt-test", api_key=SECRET, base_url=server.base_url, timeout_s=10),
         AnswerCache(cache_path),
         concurrency=concurrency,
@@ -33,7 +33,7 @@ def openai_teacher(server, cache_path=None, concurrency=8, max_retries=3, sleeps
 def test_answers_come_back_in_order_with_usage_and_cost():
     with FakeOpenAIServer(delay_s=0.01) as server:
         teacher = openai_teacher(server)
-        requests = [TeacherRequest(f"prompt {i} " + "x " * (i % 7)) for i in range(30)]
+        requests = [CompletionRequest(f"prompt {i} " + "x " * (i % 7)) for i in range(30)]
         answers = teacher.complete(requests, stage="summarize")
     assert [a.text for a in answers] == [f"echo: {r.prompt}" for r in requests]
     table = teacher.usage_table()
@@ -46,7 +46,7 @@ def test_429_with_retry_after_then_success():
     sleeps = []
     with FakeOpenAIServer() as server:
         server.rate_limit_times["busy"] = 2
-        answers = openai_teacher(server, sleeps=sleeps).complete([TeacherRequest("busy")], stage="s")
+        answers = openai_teacher(server, sleeps=sleeps).complete([CompletionRequest("busy")], stage="s")
     assert answers[0].text == "echo: busy" and answers[0].attempts == 3
     assert server.requests["busy"] == 3
     assert len(sleeps) == 2 and min(sleeps) >= 0.2  # Retry-After: 0.2 beats the tiny backoff
@@ -57,17 +57,17 @@ def test_500_past_the_budget_is_a_recorded_failure_and_the_rest_complete(caplog)
         server.always_fail.add("doomed")
         teacher = openai_teacher(server, max_retries=2)
         with caplog.at_level(logging.WARNING):
-            answers = teacher.complete([TeacherRequest("a"), TeacherRequest("doomed"), TeacherRequest("b")], stage="s")
+            answers = teacher.complete([CompletionRequest("a"), CompletionRequest("doomed"), CompletionRequest("b")], stage="s")
     assert [a.ok for a in answers] == [True, False, True]
     assert "gave up after 3 attempts" in answers[1].error and server.requests["doomed"] == 3
     assert teacher.usage_table().iloc[0]["failures"] == 1
     assert "1 of 3 requests failed" in caplog.text
     # A failure is not cached: the next run asks again.
-    assert teacher.cache.get(teacher.key(TeacherRequest("doomed"))) is None
+    assert teacher.cache.get(teacher.key(CompletionRequest("doomed"))) is None
 
 
 def test_a_full_rerun_makes_zero_calls(tmp_path):
-    requests = [TeacherRequest(f"p{i}", temperature=0.7, sample_index=i % 3) for i in range(12)]
+    requests = [CompletionRequest(f"p{i}", temperature=0.7, sample_index=i % 3) for i in range(12)]
     with FakeOpenAIServer() as server:
         first = openai_teacher(server, tmp_path / "cache.sqlite").complete(requests, stage="s")
         asked = sum(server.requests.values())
@@ -79,13 +79,13 @@ def test_a_full_rerun_makes_zero_calls(tmp_path):
 KILLED_RUN = textwrap.dedent(
     """
     import sys
-    from reason4rec.teacher import TeacherRequest
-    from reason4rec.teacher.cache import AnswerCache
-    from reason4rec.teacher.core import Teacher
-    from reason4rec.teacher.openai_backend import OpenAIBackend
+    from reason4rec.completions import CompletionRequest
+    from reason4rec.completions.cache import AnswerCache
+    from reason4rec.completions.client import CompletionClient
+    from reason4rec.completions.openai_backend import OpenAIBackend
     base_url, cache = sys.argv[1], sys.argv[2]
-    teacher = Teacher(OpenAIBackend("gpt-test", api_key="k", base_url=base_url), AnswerCache(cache), concurrency=2)
-    teacher.complete([TeacherRequest(f"prompt {i}") for i in range(60)], stage="s")
+    teacher = CompletionClient(OpenAIBackend("gpt-test", api_key="k", base_url=base_url), AnswerCache(cache), concurrency=2)
+    teacher.complete([CompletionRequest(f"prompt {i}") for i in range(60)], stage="s")
     """
 )
 
@@ -107,9 +107,9 @@ def test_killed_run_resumes_without_repeating_a_completed_call(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
         teacher = openai_teacher(server, cache_path)
-        done_before = {f"prompt {i}" for i in range(60) if teacher.cache.get(teacher.key(TeacherRequest(f"prompt {i}")))}
+        done_before = {f"prompt {i}" for i in range(60) if teacher.cache.get(teacher.key(CompletionRequest(f"prompt {i}")))}
         assert 10 <= len(done_before) < 60, "the kill should land midway"
-        answers = teacher.complete([TeacherRequest(f"prompt {i}") for i in range(60)], stage="s")
+        answers = teacher.complete([CompletionRequest(f"prompt {i}") for i in range(60)], stage="s")
     assert all(a.ok for a in answers)
     assert all(server.requests[p] == 1 for p in done_before)  # no completed call repeated
     assert teacher.usage_table().iloc[0]["cache_hits"] == len(done_before)
@@ -120,7 +120,7 @@ def test_the_api_key_reaches_no_log_and_no_saved_file(tmp_path, caplog):
     with FakeOpenAIServer() as server, caplog.at_level(logging.DEBUG):
         dataset = TeacherDataset({"backend": "openai", "model": "gpt-test", "base_url": server.base_url, "cache_path": str(cache_path)}, credentials={"api_key": SECRET})
         teacher = dataset.load()
-        teacher.complete([TeacherRequest("hello")], stage="s")
+        teacher.complete([CompletionRequest("hello")], stage="s")
         table = teacher.usage_table()
         logging.getLogger("test").info("dataset %s teacher %s backend %r", dataset, teacher, teacher.backend)
     assert server.authorizations == [f"Bearer {SECRET}"]  # it was sent, to the server only
@@ -145,8 +145,8 @@ def test_guard_asks_again_with_the_next_sample_index():
         def call(self, request):
             return ("no fields here" if request.sample_index == 0 else prompts.format_summary(["Melody"], [], ["Melody"])), 1, 1
 
-    teacher = Teacher(Flaky(), AnswerCache(None))
-    answers, attempts = complete_with_guard(teacher, [TeacherRequest("x"), TeacherRequest("y")], lambda t: prompts.parse_summary(t) is not None, 3, "summarize")
+    teacher = CompletionClient(Flaky(), AnswerCache(None))
+    answers, attempts = complete_with_guard(teacher, [CompletionRequest("x"), CompletionRequest("y")], lambda t: prompts.parse_summary(t) is not None, 3, "summarize")
     assert all(prompts.parse_summary(a.text) for a in answers)
     assert attempts["outcome"].tolist() == ["rejected_by_guard", "rejected_by_guard", "accepted", "accepted"]
 
@@ -163,7 +163,7 @@ def test_an_answer_cut_at_the_token_budget_is_counted_as_truncated_not_as_a_bad_
                 return "Positive Aspects: Melody", 1, request.max_tokens
             return prompts.format_summary(["Melody"], [], ["Melody"]) if request.prompt == "x" else "no fields here", 1, 3
 
-    teacher = Teacher(Cut(), AnswerCache(None))
-    answers, attempts = complete_with_guard(teacher, [TeacherRequest("x", max_tokens=8), TeacherRequest("y", max_tokens=8)], lambda t: prompts.parse_summary(t) is not None, 2, "summarize")
+    teacher = CompletionClient(Cut(), AnswerCache(None))
+    answers, attempts = complete_with_guard(teacher, [CompletionRequest("x", max_tokens=8), CompletionRequest("y", max_tokens=8)], lambda t: prompts.parse_summary(t) is not None, 2, "summarize")
     assert attempts["outcome"].tolist() == ["truncated", "rejected_by_guard", "accepted", "rejected_by_guard"]
     assert answers[0].ok and not answers[1].ok

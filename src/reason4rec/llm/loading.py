@@ -1,0 +1,81 @@
+"""Loading a fresh copy of the shared base on the best device, in the precision the hardware computes best.
+
+Below choosing and building a base (``reason4rec.llm.base``): training, the
+engine and the tiny base's pre-training all load through here.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import platform
+import time
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from reason4rec.llm.artifacts import BaseModelArtifact
+
+logger = logging.getLogger(__name__)
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def describe_device() -> str:
+    """What inference and training run on, for reports: the GPU's name, or the CPU and its threads."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def use_bf16(setting: str | bool) -> bool:
+    """``auto``: bf16 on a CUDA GPU that supports it, bf16 autocast on a CPU with
+    native bf16 (AVX512-BF16 or AMX), else fp32 (bf16 emulated on a CPU without
+    it is several times slower than fp32)."""
+    if setting != "auto":
+        return bool(setting)
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
+def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A fresh copy of the base on the best device, and its tokenizer (left padding).
+
+    ``quantization: 4bit`` loads NF4 with double quantization and bf16 compute
+    (QLoRA) on CUDA. Where CUDA is absent, 4-bit is not used: the model loads in
+    full precision and a WARNING says so.
+    """
+    target = device()
+    began = time.perf_counter()
+    if base.model is not None:
+        model, tokenizer = copy.deepcopy(base.model).to(target), copy.deepcopy(base.tokenizer)
+        source = "memory"
+    else:
+        source = base.folder or base.name
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        # A hub model loads in bf16 where bf16 is used; a saved folder (tiny, a
+        # converted named base) keeps fp32 weights and computes under bf16 autocast.
+        hub_bf16 = base.folder is None and use_bf16(base.loading.get("bf16", "auto"))
+        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if hub_bf16 else torch.float32}
+        if base.loading.get("quantization") == "4bit":
+            if target.type == "cuda":
+                from transformers import BitsAndBytesConfig
+
+                kwargs["quantization_config"] = BitsAndBytesConfig(
+                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16
+                )
+                kwargs["device_map"] = {"": 0}
+            else:
+                logger.warning("quantization=4bit needs CUDA; no GPU here, so %s loads unquantized on the CPU", base.name)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        if "device_map" not in kwargs:
+            model = model.to(target)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    logger.info("Loaded the base %s from %s in %.1f s (%s, %s)", base.name, source, time.perf_counter() - began, next(model.parameters()).dtype, target)
+    return model, tokenizer

@@ -1,0 +1,68 @@
+"""What the tests share: the smoke configuration (conf/smoke, as ``-e smoke`` reads it) and small helpers."""
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
+MUSICAL_INSTRUMENTS = REAL_DATA / "amazon_musical_instruments_5core_2014" / "reviews_Musical_Instruments_5.json.gz"
+
+
+
+def _smoke_configuration() -> tuple[dict, dict]:
+    """conf/smoke merged into conf/base as a run of ``-e smoke`` sees it: the tests' one smoke configuration."""
+    from kedro.config import OmegaConfigLoader
+
+    from reason4rec.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(conf_source=str(PROJECT_ROOT / "conf"), **{**CONFIG_LOADER_ARGS, "default_run_env": "smoke"})
+    return loader["parameters"], loader["globals"]
+
+
+SMOKE_PARAMS, SMOKE_GLOBALS = _smoke_configuration()
+SMOKE_WORLD = SMOKE_GLOBALS["synthetic_world"]
+PROMPTING = SMOKE_PARAMS["prompting"]
+# The smoke base, pre-trained longer: the tests' small adapters then learn their task in a few steps.
+TINY_BASE_PARAMS = {**SMOKE_PARAMS["llm"]["base"], "tiny": {**SMOKE_PARAMS["llm"]["base"]["tiny"], "pretraining": {**SMOKE_PARAMS["llm"]["base"]["tiny"]["pretraining"], "num_train_epochs": 3}}}
+
+
+def smoke_expert(name: str = "predictor", lora: dict | None = None, **training) -> dict:
+    """conf/smoke's ``llm.experts.<name>`` block, with no checkpoints written and the given
+    ``training`` settings (TrainingArguments names) and ``lora`` settings changed."""
+    block = copy.deepcopy(SMOKE_PARAMS["llm"]["experts"][name])
+    block["training"] = {**block["training"], "output_dir": None, **training}
+    block["lora"] = {**block["lora"], **(lora or {})}
+    return block
+
+
+# An adapter that has to learn its task in a test: more epochs than the smoke run gives it.
+LEARNING = {"num_train_epochs": 6}
+
+
+def run_pipeline(pipeline, inputs: dict, outputs: list[str]) -> dict:
+    """Run ``pipeline`` on in-memory ``inputs`` (datasets and ``params:`` entries); return ``outputs``,
+    intermediate ones included (the runner would release those once consumed)."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    class Kept(MemoryDataset):
+        def _release(self) -> None:
+            pass
+
+    catalog = DataCatalog({name: MemoryDataset(value, copy_mode="assign") for name, value in inputs.items()})
+    catalog["engine"] = MemoryDataset(copy_mode="assign")  # as conf/base/catalog.yml has it: the engine is shared, never copied
+    for name in outputs:
+        catalog[name] = Kept(copy_mode="assign")
+    SequentialRunner().run(pipeline, catalog)
+    return {name: catalog.load(name) for name in outputs}
+
+
+def rating_examples(n=96):
+    """A learnable task: the word in the prompt decides the rating."""
+    from reason4rec.llm.chat import RATING_PREFIX
+
+    words = {1: "awful", 2: "poor", 3: "okay", 4: "good", 5: "superb"}
+    rows = [(f"The album is {words[1 + i % 5]}. Rate it.", f"{RATING_PREFIX}{1 + i % 5}.0") for i in range(n)]
+    return pd.DataFrame(rows, columns=["prompt", "response"])

@@ -1,0 +1,20 @@
+"""Loading a copy of the base (reason4rec.llm.loading)."""
+
+import torch
+
+from reason4rec.llm.artifacts import BaseModelArtifact
+from reason4rec.llm.loading import load_model
+
+
+def test_hub_style_base_loads_from_a_path_and_4bit_falls_back_on_cpu(tmp_path, tiny_base, caplog):
+    tiny_base.model.save_pretrained(tmp_path)
+    tiny_base.tokenizer.save_pretrained(tmp_path)
+    reference = BaseModelArtifact(str(tmp_path), {"quantization": "4bit", "bf16": False})
+    with caplog.at_level("WARNING"):
+        model, tokenizer = load_model(reference)
+    if not torch.cuda.is_available():
+        assert "quantization=4bit needs CUDA" in caplog.text
+    ids = torch.tensor([[1, 7, 9]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits.cpu(), tiny_base.model(ids).logits, atol=1e-5)
+    assert tokenizer.chat_template == tiny_base.tokenizer.chat_template
