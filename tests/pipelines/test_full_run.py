@@ -24,10 +24,10 @@ def project(tmp_path_factory):
     return root
 
 
-def run(project: Path, monkeypatch, pipeline: str = "__default__") -> None:
+def run(project: Path, monkeypatch, pipeline: str = "__default__", **runtime_params) -> None:
     monkeypatch.chdir(project)
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, env="smoke") as session:
+    with KedroSession.create(project_path=project, env="smoke", runtime_params=runtime_params or None) as session:
         session.run(pipeline_names=[pipeline])
 
 
@@ -37,7 +37,9 @@ def latest(project: Path, relative: str) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(project, monkeypatch, capsys):
-    run(project, monkeypatch)
+    # `kedro run -e smoke --params "llm.experts.predictor.training.weight_decay=0.05"`: a TrainingArguments
+    # field the YAML does not set reaches the predictor's Trainer (and the "w/o reason" one, which trains from its block).
+    run(project, monkeypatch, llm={"experts": {"predictor": {"training": {"weight_decay": 0.05}}}})
     assert "Rating accuracy on the test split" in capsys.readouterr().out
 
     attempts = latest(project, "data/07_model_output/distilled_reasons.parquet")
@@ -60,6 +62,8 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     for expert in ("summarizer", "reward_model", "reasoner", "predictor", "predictor_no_reason"):
         versions = list((project / f"data/06_models/{expert}_adapter").glob("*/*/adapter_model.safetensors"))
         assert len(versions) == 1
+        trained_with = json.loads((versions[0].parent / "training_metadata.json").read_text())["training_arguments"]
+        assert trained_with["weight_decay"] == (0.05 if expert.startswith("predictor") else 0.0), expert
 
     # The method's data flow: no NaN prediction, the reasoner learns only accepted
     # reasons, the ablation's predictor never sees a reason.
