@@ -141,7 +141,7 @@ USER_TWO = USER + [HistoryEntry("Broken Rivers Vol. 4", "Energy", "None", "Energ
 
 
 def test_published_wording_is_the_published_scripts_word_for_word():
-    """``prompt_wording: published``: the reasoner's prompt, its hint, the direct-prediction and the
+    """``prompting.wording: published``: the reasoner's prompt, its hint, the direct-prediction and the
     reward/predictor prompts exactly as the published scripts write them (f-strings copied verbatim)."""
     product_class, target_title, target_rating = "Digital Music", "Silent Waves Vol. 3", 2.0
     user_average_rating, item_average_rating, reasoning = 4.0, 4.5, "The user loves melody."
@@ -187,5 +187,5 @@ Based on the above information, please predict the user's rating for "{target_ti
 
 
 def test_an_unknown_wording_names_the_choices():
-    with pytest.raises(ValueError, match="prompt_wording must be one of 'paper', 'published', not 'publish'"):
+    with pytest.raises(ValueError, match="prompting.wording must be one of 'paper', 'published', not 'publish'"):
         prompts.reasoner_prompt("Book", "Dune", USER, ITEM, wording="publish")

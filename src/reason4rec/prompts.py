@@ -54,7 +54,7 @@ DIRECT_PREDICTION_GROUNDS = "Based on the user's and item's rating histories and
 class Wording:
     """The words around the same content (histories, averages, reason) in the
     reasoner's and the predictor's prompts. The paper's prompt boxes (section 3)
-    and the published scripts word them differently; ``prompt_wording`` chooses."""
+    and the published scripts word them differently; ``prompting.wording`` chooses."""
 
     reasoner_intro: str  # before the histories ("" in the paper's boxes)
     predictor_intro: str
@@ -139,7 +139,7 @@ WORDINGS = {
 def wording_named(name: str) -> Wording:
     """The named wording; an unknown name fails, listing the choices."""
     if name not in WORDINGS:
-        raise ValueError(f"prompt_wording must be one of {', '.join(map(repr, WORDINGS))}, not {name!r}")
+        raise ValueError(f"prompting.wording must be one of {', '.join(map(repr, WORDINGS))}, not {name!r}")
     return WORDINGS[name]
 
 

@@ -178,7 +178,7 @@ def test_a_review_inferred_reason_names_what_the_review_praises_and_criticises()
 
 
 def test_the_rules_teacher_reads_either_prompt_wording_alike():
-    """``prompt_wording: published`` (conf/paper) words the same histories and hint differently:
+    """``prompting.wording: published`` (conf/paper) words the same histories and hint differently:
     the rules teacher finds the same evidence and hint in both (a sampled reason's phrasing is
     seeded by the prompt's text, so only the greedy one is compared word for word)."""
     for make in (reasoner_prompt, taste_prompt):
