@@ -251,7 +251,13 @@ class LLM:
 
 @dataclass(frozen=True)
 class Prompting:
-    """``prompting``: what every reasoner, reward-model and predictor prompt shows, and in which words."""
+    """``prompting``: what every reasoner, reward-model and predictor prompt shows, and in which words.
+
+    Nodes declare it as ``prompting: Prompting``, so Kedro builds it from
+    ``params:prompting`` in a run (refusing an unknown key); the library's
+    functions also take the plain mapping (:func:`prompting_of`), as a node
+    called outside a Kedro session receives it.
+    """
 
     domain: str  # the item noun ("Digital Music", "Book", "business")
     wording: str  # the paper's prompt boxes or the published scripts' words (reason4rec.prompts.WORDINGS)
