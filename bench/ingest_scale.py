@@ -14,7 +14,7 @@ rejects, stats>` (the pair samples and the base model are left out) in their
 own process, in a copy of their own code (this tree's src/ and conf/; a `git
 worktree` of the baseline commit) with a data/ folder of their own, one after the other on the same dump; peak memory is the process's
 maximum resident set (`wait4`). Run it on an idle machine, with
-MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ set high (see README).
+MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ set high (see docs/lineage.md, "Benchmarks").
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 or for the reasoner and the predictor the published scripts' words (``WORDINGS``).
 
 The domain noun ("Digital Music", "Book", "business") comes from parameters.
-Histories are the last 10 earlier interactions in time order; the predictor's
-averages are over all earlier ones (see :mod:`reason4rec.data.history`).
+Histories are the last ``prompting.history_length`` (5 by default) earlier
+interactions in time order; the predictor's averages are over all earlier ones
+(see :mod:`reason4rec.data.history`).
 This module also holds the parsers and guards for what comes back, so the
 format a prompt asks for and the code that reads it live side by side.
 """
