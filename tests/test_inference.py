@@ -6,12 +6,14 @@ import pandas as pd
 import pytest
 
 from reason4rec import prompts
+from reason4rec.llm.chat import expected_rating
 from reason4rec.inference import PREDICTION_COLUMNS, generate_reasons, predict_with_reasons, predictor_sft_examples, score_ratings
 from tests.helpers import PROMPTING
 
 
 class RecordingEngine:
-    """Answers every reasoner prompt with its position and every rating prompt with 4.5 (3.0 without a reason)."""
+    """Answers every reasoner prompt with its position and every rating prompt with 4.5 (3.0 without a reason):
+    probability one half on 4 and on 5 (on 3 without a reason)."""
 
     batch_size = 7
 
@@ -26,8 +28,11 @@ class RecordingEngine:
         return [{"text": f"reason {i}", "new_tokens": 3, "truncated": i == 0} for i in range(len(prompts_))]
 
     def score_ratings(self, prompts_, adapter, batch_size=None, desc=""):
+        return [expected_rating(d) for d in self.rating_distributions(prompts_, adapter, batch_size, desc)]
+
+    def rating_distributions(self, prompts_, adapter, batch_size=None, desc=""):
         self.calls.append(("score", adapter, len(prompts_), batch_size))
-        return [4.5 if prompts.ANALYSIS_HEADER in p else 3.0 for p in prompts_]
+        return [[0, 0, 0, 0.5, 0.5] if prompts.ANALYSIS_HEADER in p else [0, 0, 1.0, 0, 0] for p in prompts_]
 
     def uncached(self):
         return nullcontext(self)
@@ -59,6 +64,7 @@ def test_prediction_with_reasons_loads_both_experts_and_keeps_the_rows(pair_cont
     assert engine.adapters == {"reasoner": echo, "predictor": predictor[0]}
     assert list(table.columns) == PREDICTION_COLUMNS and len(table) == len(pair_contexts)
     assert (table["prediction"] == 4.5).all() and (table["new_tokens"] == 4).all()  # the reason's tokens and the rating token
+    assert table["distribution"].map(list).tolist() == [[0, 0, 0, 0.5, 0.5]] * len(table)
     assert table["rating"].tolist() == pair_contexts["rating"].astype(float).tolist()
 
 

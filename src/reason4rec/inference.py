@@ -11,13 +11,14 @@ import pandas as pd
 
 from reason4rec import contexts as ctx
 from reason4rec.llm.artifacts import AdapterArtifact
+from reason4rec.llm.chat import expected_rating
 from reason4rec.llm.engine import InferenceEngine
 from reason4rec.parameters import Prompting, ReasonGeneration, prompting_of
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ["user_id", "item_id", "rating", "reason", "prediction", "seconds", "new_tokens"]
+PREDICTION_COLUMNS = ["user_id", "item_id", "rating", "reason", "prediction", "distribution", "seconds", "new_tokens"]
 
 
 def generate_reasons(
@@ -82,14 +83,18 @@ def predict_with_reasons(
     reason generation plus rating scoring."""
     engine.load_adapters({"reasoner": reasoner_adapter, "predictor": predictor_adapter})
     reasons = generate_reasons(engine, contexts, "reasoner", prompting, generation)
-    ratings, scoring_seconds = score_ratings(engine, contexts, reasons["reason"], "predictor", prompting)
+    settings, began = prompting_of(prompting), time.perf_counter()
+    prompts = [ctx.predictor_prompt(r, settings, reason) for r, reason in zip(contexts.to_dict("records"), reasons["reason"])]
+    distributions = engine.rating_distributions(prompts, "predictor", desc="predicting")
+    scoring_seconds = (time.perf_counter() - began) / max(1, len(contexts))
     return pd.DataFrame(
         {
             "user_id": contexts["user_id"],
             "item_id": contexts["item_id"],
             "rating": contexts["rating"].astype(float),
             "reason": reasons["reason"].to_numpy(),
-            "prediction": ratings,
+            "prediction": [expected_rating(d) for d in distributions],
+            "distribution": distributions,  # the predictor's probabilities of 1..5
             "seconds": reasons["seconds"].to_numpy() + scoring_seconds,
             "new_tokens": reasons["new_tokens"].to_numpy() + 1,  # the rating token
         }

@@ -112,7 +112,7 @@ class ReasonGeneration:
 class Evaluate:
     seed: int
     report_examples: int
-    timed_rows: int  # test rows timed one prediction at a time, uncached (Table 6; the paper: 100)
+    timed_rows: int  # test rows timed one prediction at a time and in one batch, uncached (Table 6; the paper: 100)
     test_rows: int | None = None  # a fixed-seed sample of the test split (None: all)
     gptscore_judge: str | None = None  # the model that scores reasons (GPTScore); None: the teacher's model
     aspect_vocabulary: list[str] = field(default_factory=list)  # aspects a reason may name, scored where the data has true aspects (the synthetic world)

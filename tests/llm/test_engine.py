@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from reason4rec.llm.chat import rating_token_ids
-from reason4rec.llm.engine import Engine, expected_rating, length_sorted_batches, load_engine
+from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, expected_rating, rating_token_ids
+from reason4rec.llm.engine import Engine, length_sorted_batches, load_engine
 
 
 def test_trained_predictor_ranks_ratings(tiny_base, predictor):
@@ -19,12 +19,20 @@ def test_rating_digits_are_single_tokens_after_the_prefix(tiny_base):
     assert [tiny_base.tokenizer.decode([i]) for i in ids] == ["1", "2", "3", "4", "5"]
 
 
-def test_logit_weighted_decoding_is_the_softmax_expectation():
-    logits = torch.tensor([[0.1, 2.0, -1.0, 0.5, 1.5, 3.0, 0.0]])
-    rating_ids = [1, 2, 3, 4, 5]
+def test_logit_weighted_decoding_is_the_softmax_expectation(tiny_base, predictor):
     weights = [math.exp(v) for v in [2.0, -1.0, 0.5, 1.5, 3.0]]
     by_hand = sum(k * w for k, w in zip(range(1, 6), weights)) / sum(weights)
-    assert expected_rating(logits, rating_ids, torch.arange(1, 6, dtype=torch.float32)).item() == pytest.approx(by_hand, abs=1e-6)
+    assert expected_rating([w / sum(weights) for w in weights]) == pytest.approx(by_hand)
+    # The engine's distribution is the softmax over the five rating tokens' logits; its rating is the expectation.
+    engine = Engine(tiny_base, {"predictor": predictor[0]})
+    prompts = ["The album is awful. Rate it.", "The album is superb. Rate it."]
+    distributions = engine.rating_distributions(prompts, "predictor")
+    with torch.inference_mode():
+        encoded = engine.tokenizer(chat_prompt(engine.tokenizer, prompts[0]) + RATING_PREFIX, add_special_tokens=False, return_tensors="pt")
+        logits = engine.model(**encoded).logits[0, -1, engine.rating_ids]
+    assert distributions[0] == pytest.approx(torch.softmax(logits.float(), -1).tolist(), abs=1e-4)
+    assert [sum(d) for d in distributions] == pytest.approx([1.0, 1.0])
+    assert engine.score_ratings(prompts, "predictor") == pytest.approx([expected_rating(d) for d in distributions])
 
 
 def test_batched_equals_one_by_one(tiny_base, predictor):

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from reason4rec.llm.engine import Engine, load_engine
-from reason4rec.llm.served import ServedEngine, expected_rating_from_logprobs
+from reason4rec.llm.chat import expected_rating
+from reason4rec.llm.served import ServedEngine, distribution_from_logprobs
 from reason4rec.parameters import Inference
 from tests.llm.vllm_like_server import VLLMLikeServer
 
@@ -74,8 +75,9 @@ def test_missing_digits_are_counted_and_the_expectation_is_over_those_present(ti
     assert 3 <= served.missing_digits <= 4 and "were not among the top 2 tokens" in caplog.text
     assert 1.0 <= ratings[0] <= 5.0
     # Five digits present: exactly the softmax expectation; fewer: renormalized among those present.
-    assert expected_rating_from_logprobs([(d, 0.0) for d in range(1, 6)]) == pytest.approx(3.0)
-    assert expected_rating_from_logprobs([(4, math.log(0.3)), (5, math.log(0.1))]) == pytest.approx(4.25)
+    assert distribution_from_logprobs([0.0] * 5) == pytest.approx([0.2] * 5)
+    assert distribution_from_logprobs([None, None, None, math.log(0.3), math.log(0.1)]) == pytest.approx([0, 0, 0, 0.75, 0.25])
+    assert expected_rating(distribution_from_logprobs([None, None, None, math.log(0.3), math.log(0.1)])) == pytest.approx(4.25)
 
 
 def test_load_engine_picks_the_backend_from_llm_inference(tiny_base, server):

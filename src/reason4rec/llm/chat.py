@@ -29,3 +29,9 @@ def rating_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
             raise ValueError(f"'{RATING_PREFIX}{digit}' does not tokenize as the prefix plus one token, so logit-weighted decoding cannot read it")
         ids.append(together[-1])
     return ids
+
+
+def expected_rating(distribution: list[float]) -> float:
+    """The logit-weighted rating (the paper's section 3.3): the expectation of 1..5
+    under the rating tokens' probabilities, in [1, 5]."""
+    return min(5.0, max(1.0, sum(p * r for r, p in enumerate(distribution, start=1)) / sum(distribution)))

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from reason4rec.completions.cache import AnswerCache
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
-from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, end_of_turn_ids, rating_token_ids
+from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, end_of_turn_ids, expected_rating, rating_token_ids
 from reason4rec.llm.loading import load_model, use_bf16
 from reason4rec.llm.served import ServedEngine
 from reason4rec.parameters import Inference
@@ -57,6 +57,9 @@ class InferenceEngine(Protocol):
 
     def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[float]:
         """The logit-weighted rating of each prompt, in [1, 5]."""
+
+    def rating_distributions(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[list[float]]:
+        """Each prompt's probabilities of the ratings 1..5 (summing to 1), whose expectation is its rating."""
 
     def uncached(self) -> AbstractContextManager[InferenceEngine]:
         """Within it, every answer is computed afresh and none is kept (timing)."""
@@ -180,20 +183,22 @@ class Engine:
                     self._keep(keys[index], results[index])
         return results  # type: ignore[return-value]
 
-    @torch.inference_mode()
     def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[float]:
+        return [expected_rating(d) for d in self.rating_distributions(prompts, adapter, batch_size, desc)]
+
+    @torch.inference_mode()
+    def rating_distributions(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[list[float]]:
         """Logit-weighted rating decoding (the paper's section 3.3).
 
         The chat prompt plus the fixed answer prefix ``Predicted Rating: `` is
         read in one forward pass; the logits of the tokens "1".."5" at the last
-        position are softmaxed and the expected rating returned, in [1, 5].
+        position, softmaxed among themselves, are the rating's distribution.
         """
         prefix = self.tokenizer(RATING_PREFIX, add_special_tokens=False)["input_ids"]
         encoded = [self.tokenizer(chat_prompt(self.tokenizer, p), add_special_tokens=False)["input_ids"] + prefix for p in prompts]
-        values = torch.arange(1, 6, dtype=torch.float32)
-        ratings: list[Any] = [math.nan] * len(prompts)
-        keys = self._keys(adapter, "rating", list(prompts))
-        todo = self._recall(keys, ratings)
+        distributions: list[Any] = [None] * len(prompts)
+        keys = self._keys(adapter, "rating distribution", list(prompts))
+        todo = self._recall(keys, distributions)
         with self._activate(adapter), self._autocast():
             for batch in _progress([[todo[i] for i in b] for b in length_sorted_batches([encoded[i] for i in todo], batch_size or self.batch_size)], desc):
                 ids, mask = pad_left([encoded[i] for i in batch], self.tokenizer.pad_token_id)
@@ -204,10 +209,10 @@ class Engine:
                     position_ids=positions.to(self.device),
                     logits_to_keep=1,
                 ).logits[:, -1, :]
-                for index, rating in zip(batch, expected_rating(logits.float().cpu(), self.rating_ids, values).tolist()):
-                    ratings[index] = rating
-                    self._keep(keys[index], rating)
-        return ratings
+                for index, distribution in zip(batch, torch.softmax(logits.float().cpu()[:, self.rating_ids], dim=-1).tolist()):
+                    distributions[index] = distribution
+                    self._keep(keys[index], distribution)
+        return distributions
 
     def _keys(self, adapter: str | None, kind: str, prompts: Sequence[Any], *settings: Any) -> list[str | None]:
         identity = self.identities.get(adapter)
@@ -264,9 +269,3 @@ def length_sorted_batches(sequences: Sequence[Sequence[int]], batch_size: int) -
 
 def _progress(batches: list[list[int]], desc: str):
     return tqdm(batches, desc=desc, unit="batch", disable=len(batches) <= 1)
-
-
-def expected_rating(logits: torch.Tensor, rating_ids: Sequence[int], values: torch.Tensor) -> torch.Tensor:
-    """Softmax over the rating tokens' logits, expectation over 1..5, clamped to [1, 5]."""
-    probabilities = torch.softmax(logits[:, list(rating_ids)], dim=-1)
-    return (probabilities * values).sum(-1).clamp(1.0, 5.0)

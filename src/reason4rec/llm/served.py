@@ -32,7 +32,7 @@ from typing import Any
 from transformers import AutoTokenizer
 
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
-from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, rating_token_ids
+from reason4rec.llm.chat import RATING_PREFIX, chat_prompt, expected_rating, rating_token_ids
 from reason4rec.parameters import Inference
 from reason4rec.completions.cache import AnswerCache
 from reason4rec.completions.client import CompletionClient, CompletionAnswer, CompletionRequest
@@ -115,28 +115,31 @@ class ServedEngine:
         ]
 
     def score_ratings(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[float]:
-        """Logit-weighted rating decoding from the first answer token's top log-probabilities."""
+        return [expected_rating(d) for d in self.rating_distributions(prompts, adapter, batch_size, desc)]
+
+    def rating_distributions(self, prompts: Sequence[str], adapter: str | None, batch_size: int | None = None, desc: str = "scoring") -> list[list[float]]:
+        """The rating's distribution from the first answer token's top log-probabilities
+        (a digit not among them gets 0)."""
         requests = [
             CompletionRequest(chat_prompt(self.tokenizer, p) + RATING_PREFIX, 0.0, 1, top_logprobs=self.inference.top_logprobs) for p in prompts
         ]  # fmt: skip
-        ratings, missing = [], 0
+        distributions, missing = [], 0
         for prompt_index, answer in enumerate(self._complete(requests, adapter, desc)):
             top = json.loads(answer.text)  # type: ignore[arg-type]
-            present = [(digit, top[token]) for digit, token in enumerate(self.rating_tokens, start=1) if token in top]
-            missing += 5 - len(present)
-            if not present:
+            logprobs = [top.get(token) for token in self.rating_tokens]
+            missing += logprobs.count(None)
+            if all(lp is None for lp in logprobs):
                 raise ValueError(f"no rating digit among the top {self.inference.top_logprobs} tokens for prompt {prompt_index} ({adapter}): raise llm.inference.top_logprobs")
-            ratings.append(expected_rating_from_logprobs(present))
+            distributions.append(distribution_from_logprobs(logprobs))
         if missing:
-            logger.warning("%d rating digits were not among the top %d tokens of %d prompts: each prompt's expectation is over its digits present", missing, self.inference.top_logprobs, len(prompts))
+            logger.warning("%d rating digits were not among the top %d tokens of %d prompts: each prompt's distribution is over its digits present", missing, self.inference.top_logprobs, len(prompts))
         self.missing_digits += missing
-        return ratings
+        return distributions
 
 
-def expected_rating_from_logprobs(digits: Sequence[tuple[int, float]]) -> float:
-    """The expectation of the digits under their log-probabilities renormalized among
-    themselves: with all five present, exactly the softmax over their logits."""
-    peak = max(lp for _, lp in digits)
-    weights = [(digit, math.exp(lp - peak)) for digit, lp in digits]
-    total = sum(w for _, w in weights)
-    return min(5.0, max(1.0, sum(d * w for d, w in weights) / total))
+def distribution_from_logprobs(logprobs: Sequence[float | None]) -> list[float]:
+    """The digits' probabilities renormalized among those present (``None``: absent, 0):
+    with all five present, exactly the softmax over their logits."""
+    peak = max(lp for lp in logprobs if lp is not None)
+    weights = [0.0 if lp is None else math.exp(lp - peak) for lp in logprobs]
+    return [w / sum(weights) for w in weights]

@@ -16,7 +16,7 @@ from .nodes import (
     select_report_examples,
     select_timed_rows,
     summarize_distillation,
-    time_one_at_a_time,
+    time_predictions,
     write_report,
 )
 
@@ -35,10 +35,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(select_timed_rows, ["test_contexts", "params:evaluate"], "timed_contexts", name="select_timed_rows"),
             Node(
-                time_one_at_a_time,
+                time_predictions,
                 ["timed_contexts", "engine", "reasoner_adapter", "predictor_adapter", "params:prompting", "params:reason_generation"],
                 "test_timings",
-                name="time_one_at_a_time",
+                name="time_predictions",
             ),
             Node(
                 predict_without_reasons,
