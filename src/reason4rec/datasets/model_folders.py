@@ -101,22 +101,38 @@ class AdapterDataset(_VersionedFolderDataset):
     """A LoRA adapter checkpoint in PEFT's folder format plus ``training_metadata.json``."""
 
     def _write_files(self, data: AdapterArtifact, folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        config = data.config
-        config.base_model_name_or_path = data.metadata.get("base_model")
-        config.save_pretrained(str(folder))
-        save_file({k: v.contiguous() for k, v in data.state_dict.items()}, str(folder / "adapter_model.safetensors"))
-        (folder / METADATA_FILE).write_text(json.dumps(data.metadata, indent=2, default=str))
+        write_adapter_folder(data, folder)
 
     def _read_files(self, folder: str) -> AdapterArtifact:
-        from peft import LoraConfig
-        from safetensors.torch import load_file
+        return read_adapter_folder(folder)
 
-        config = LoraConfig.from_pretrained(folder)
-        state = load_file(f"{folder}/adapter_model.safetensors")
-        metadata = json.loads(Path(folder, METADATA_FILE).read_text())
-        return AdapterArtifact(config, state, metadata)
+
+def write_adapter_folder(adapter: AdapterArtifact, folder: Path) -> None:
+    """PEFT's files (``adapter_config.json``, ``adapter_model.safetensors``) and ``training_metadata.json``."""
+    from safetensors.torch import save_file
+
+    config = adapter.config
+    config.base_model_name_or_path = adapter.metadata.get("base_model")
+    config.save_pretrained(str(folder))
+    save_file({k: v.contiguous() for k, v in adapter.state_dict.items()}, str(folder / "adapter_model.safetensors"))
+    (folder / METADATA_FILE).write_text(json.dumps(adapter.metadata, indent=2, default=str))
+
+
+def read_adapter_folder(folder: str | Path) -> AdapterArtifact:
+    from peft import LoraConfig
+    from safetensors.torch import load_file
+
+    config = LoraConfig.from_pretrained(str(folder))
+    state = load_file(f"{folder}/adapter_model.safetensors")
+    metadata = json.loads(Path(folder, METADATA_FILE).read_text())
+    return AdapterArtifact(config, state, metadata)
+
+
+def read_base_folder(folder: str | Path) -> BaseModelArtifact:
+    """A local base folder: its weights when it holds them, else the reference its metadata names."""
+    metadata = json.loads(Path(folder, METADATA_FILE).read_text())
+    name, loading = metadata.pop("name"), metadata.pop("loading")
+    return BaseModelArtifact(name, loading, metadata, folder=str(folder) if Path(folder, "config.json").exists() else None)
 
 
 class BaseModelDataset(_VersionedFolderDataset):

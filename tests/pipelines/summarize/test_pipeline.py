@@ -5,7 +5,8 @@ from reason4rec import contexts as ctx
 from reason4rec import prompts
 from reason4rec.data.synthetic import generate_review_world
 from reason4rec.pipelines.summarize import create_pipeline
-from reason4rec.pipelines.summarize.nodes import _summary_table, request_teacher_summaries
+from reason4rec.pipelines.summarize.nodes import request_teacher_summaries
+from reason4rec.summaries import summary_table
 from reason4rec.completions import CompletionClient
 from reason4rec.completions.cache import AnswerCache
 from reason4rec.teacher.rules import RulesBackend
@@ -76,6 +77,6 @@ def test_a_misspelt_summarize_setting_is_named_with_its_path():
 def test_an_unparsed_summary_cut_at_its_budget_is_marked_truncated():
     pairs = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["i1", "i2", "i3"]})
     whole = prompts.format_summary(["Melody"], [], ["Melody"])
-    table = _summary_table(pairs, ["Positive Aspects: Mel", "no fields", whole], [True, False, True], "summarizer")
+    table = summary_table(pairs, ["Positive Aspects: Mel", "no fields", whole], [True, False, True], "summarizer")
     assert table["parsed"].tolist() == [False, False, True]
     assert table["truncated"].tolist() == [True, False, False]  # a complete summary that used its whole budget is not cut

@@ -11,13 +11,11 @@ from reason4rec import prompts
 from reason4rec.completions import CompletionClient, CompletionRequest, complete_with_guard
 from reason4rec.llm.artifacts import AdapterArtifact
 from reason4rec.llm.engine import InferenceEngine
-from reason4rec.parameters import Prompting, Summarize, SummaryGeneration, SummaryTeacher, prompting_of
+from reason4rec.parameters import Prompting, Summarize, SummaryTeacher, prompting_of
+from reason4rec.summaries import summarizer_table, summary_table
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
-
-SUMMARY_COLUMNS = ["user_id", "item_id", "positive", "negative", "preferences", "summary_text", "parsed", "truncated", "source"]
-
 
 def request_teacher_summaries(
     interactions_train: pd.DataFrame, teacher: CompletionClient, prompting: Prompting, params: dict[str, Any]
@@ -50,27 +48,7 @@ def _teacher_summaries(interactions: pd.DataFrame, teacher: CompletionClient, do
     ]
     answers, attempts = complete_with_guard(teacher, requests, lambda text: prompts.parse_summary(text) is not None, asked.max_attempts, stage)
     truncated = attempts.sort_values("attempt").groupby("request")["outcome"].last() == "truncated"
-    return _summary_table(interactions, [a.text for a in answers], truncated.reindex(range(len(requests)), fill_value=False).tolist(), "teacher"), attempts
-
-
-def _summary_table(interactions: pd.DataFrame, texts: list[str | None], truncated: list[bool], source: str) -> pd.DataFrame:
-    """One row per interaction; an answer that does not parse keeps ``None`` fields,
-    and ``truncated`` says whether it was cut at the token budget."""
-    rows = []
-    for (user_id, item_id), text, cut in zip(interactions[["user_id", "item_id"]].itertuples(index=False), texts, truncated):
-        fields = prompts.parse_summary(text or "")
-        rows.append(
-            {
-                "user_id": user_id,
-                "item_id": item_id,
-                **(fields or {"positive": prompts.NONE_MARK, "negative": prompts.NONE_MARK, "preferences": prompts.NONE_MARK}),
-                "summary_text": text or "",
-                "parsed": fields is not None,
-                "truncated": fields is None and cut,
-                "source": source,
-            }
-        )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return summary_table(interactions, [a.text for a in answers], truncated.reindex(range(len(requests)), fill_value=False).tolist(), "teacher"), attempts
 
 
 def summarizer_sft_examples(teacher_summaries: pd.DataFrame, interactions_train: pd.DataFrame, prompting: Prompting) -> pd.DataFrame:
@@ -109,7 +87,7 @@ def summarize_interactions(
     if config.use_teacher_summaries:
         summaries, _ = _teacher_summaries(history_pool, teacher, domain, config.teacher, stage="summarize_all")
     else:
-        summaries = _summarizer_table(history_pool, engine, summarizer_adapter, domain, config.generation)
+        summaries = summarizer_table(history_pool, engine, summarizer_adapter, domain, config.generation)
     unparsed = int((~summaries["parsed"]).sum())
     if unparsed:
         logger.warning(
@@ -117,13 +95,6 @@ def summarize_interactions(
             "or summarize.teacher.max_tokens); their fields are 'None'", unparsed, len(summaries), int(summaries["truncated"].sum()),
         )  # fmt: skip
     return summaries
-
-
-def _summarizer_table(interactions: pd.DataFrame, engine: InferenceEngine, adapter: AdapterArtifact, domain: str, generation: SummaryGeneration) -> pd.DataFrame:
-    engine.load_adapters({"summarizer": adapter})
-    summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions.itertuples()]
-    outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation.max_new_tokens, desc="summarizing")
-    return _summary_table(interactions, [o["text"] for o in outputs], [o["truncated"] for o in outputs], "summarizer")
 
 
 def check_summarizer(
@@ -140,7 +111,7 @@ def check_summarizer(
     if held_out.empty:
         return pd.DataFrame(columns=["field", "f1", "parsed", "rows"])
     targets = held_out[["user_id", "item_id"]].merge(interactions_train, on=["user_id", "item_id"], how="left")
-    written = _summarizer_table(targets, engine, summarizer_adapter, prompting_of(prompting).domain, typed_block(Summarize, params, "summarize").generation)
+    written = summarizer_table(targets, engine, summarizer_adapter, prompting_of(prompting).domain, typed_block(Summarize, params, "summarize").generation)
     rows = []
     for field in ("positive", "negative", "preferences"):
         scores = [_aspect_f1(_items(ours), _items(theirs)) for ours, theirs in zip(written[field], held_out[field])]
