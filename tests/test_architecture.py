@@ -34,7 +34,9 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:
                     parents = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join(parents + ([base] if base else []))
-                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+                # `from package import module` imports the module; `from module import name` the module.
+                submodules = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules]
+                targets = submodules + ([base] if len(submodules) < len(node.names) else [])
             else:
                 continue
             for target in targets:
