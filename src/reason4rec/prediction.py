@@ -96,9 +96,13 @@ def request_targets(requests: pd.DataFrame, interactions: pd.DataFrame, pool: pd
 
 
 def _ids(column: pd.Series) -> pd.Series:
-    """Ids as stripped strings; empty or missing ones as missing."""
-    text = column.map(lambda value: None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip())
-    return text.where(text.str.len() > 0, None) if len(text) else text
+    """Ids as stripped strings; empty or missing ones as ``None``."""
+    return pd.Series([_id(value) for value in column], index=column.index, dtype=object)
+
+
+def _id(value: Any) -> str | None:
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+    return text or None
 
 
 def predict_requests(
