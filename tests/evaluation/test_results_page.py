@@ -9,6 +9,9 @@ from kedro_datasets.pandas import ParquetDataset
 from reason4rec.evaluation import results_page
 
 
+MACHINE = {"cpu": "Test CPU 9000", "cores": "2", "avx512_bf16": "yes", "platform": "Linux-test", "python": "3.11.7"}
+
+
 def evaluation_metrics(reason4rec_mae: float) -> dict:
     """``evaluation_metrics`` as ``compile_metrics`` writes it, on three test rows."""
     return {
@@ -29,6 +32,14 @@ def evaluation_metrics(reason4rec_mae: float) -> dict:
             "pairs": 4, "pairs_accepted": 3, "attempts": 9, "first_attempt_acceptance": 0.5, "hinted_attempts": 5,
             "hinted_accepted": 1, "mean_attempts_per_pair": 2.25, "statuses": {"scored": 8, "forbidden_word": 1},
         },  # fmt: skip
+        "counterfactual_reasons": {
+            "rows": 3, "mean_shift_toward_reason": 0.25, "share_toward_reason": 0.6667, "share_against_reason": 0.0, "mean_absolute_shift": 0.3,
+            "moved_at_least": 0.01, "note": "each row rescored with the reason of the row at the mirrored rank",
+        },
+        "calibration": {
+            "rows": 3, "interval_mass": 0.8, "expected_coverage": 0.93, "observed_coverage": 0.6667, "mean_interval_ratings": 2.0, "brier_score": 0.41,
+            "bins": [{"bin": "[3.5, 4)", "rows": 1, "mean_predicted": 3.8, "mean_true": 4.0}, {"bin": "[4, 4.5)", "rows": 2, "mean_predicted": 4.2, "mean_true": 4.5}],
+        },  # fmt: skip
         "inference_cost": {
             "hardware": "CPU (x86_64, 2 threads)",
             "one_at_a_time": {"rows": 2, "seconds_per_prediction": 2.52, "generated_tokens_per_prediction": 26.0, "note": "the paper's way"},
@@ -46,8 +57,7 @@ def test_the_page_is_written_from_the_latest_report_with_its_command_and_machine
         {"split": ["train", "test"], "rows": [2880, 3], "users": [400, 3], "items": [150, 3], "mean_rating": [4.2, 4.43], "first_timestamp": [0, 5], "last_timestamp": [4, 6]}
     )
     ParquetDataset(filepath=str(report / "dataset_stats.parquet"), version=Version(None, "2026-12-02T17.30.00.000Z")).save(stats)
-    machine = {"cpu": "Test CPU 9000", "cores": "2", "avx512_bf16": "yes", "platform": "Linux-test", "python": "3.11.7"}
-    monkeypatch.setattr(results_page, "machine", lambda: machine)
+    monkeypatch.setattr(results_page, "machine", lambda: MACHINE)
 
     page_path = tmp_path / "results.md"
     results_page.main([str(report), str(page_path)])
@@ -63,8 +73,24 @@ def test_the_page_is_written_from_the_latest_report_with_its_command_and_machine
     assert "| train | 2880 | 400 | 150 | 4.2000 |" in page
     assert "| Review-guided Reason | 0.5130 | 0.6370 | 3 |" in page
     assert "3 of 4 pairs got an accepted reason in 9 attempts; 50% of first reasons accepted, 1 of 5 hinted attempts accepted." in page
+    assert "## Does the rating follow the reason?" in page
+    assert "| 3 | 0.2500 | 0.6667 | 0.0000 | 0.3000 |" in page  # counterfactual reasons
+    assert "| 3 | 0.8000 | 0.9300 | 0.6667 | 2.0000 | 0.4100 |" in page and "| [4, 4.5) | 2 | 4.2000 | 4.5000 |" in page  # calibration
     assert "| one at a time | 2 | 2.5200 | 26.0000 |" in page
     assert "Table 4" not in page  # reason_ablations never ran here
+
+
+def page_of(metrics: dict) -> str:
+    return results_page.results_page(metrics, command="c", run_command="kedro run", machine=MACHINE, date="2026-12-02", report_version="v")
+
+
+def test_a_counterfactual_check_without_a_split_says_so_and_older_metrics_have_no_such_section():
+    metrics = evaluation_metrics(0.6595)
+    metrics["counterfactual_reasons"] = {"rows": 0, "mean_shift_toward_reason": None, "share_toward_reason": None, "share_against_reason": None,
+                                         "mean_absolute_shift": None, "moved_at_least": 0.01, "note": "not measurable: no test prediction is above the median"}  # fmt: skip
+    assert "Rows: 0 (not measurable: no test prediction is above the median)." in page_of(metrics)
+    older = {key: value for key, value in evaluation_metrics(0.6595).items() if key not in ("counterfactual_reasons", "calibration")}
+    assert "Does the rating follow the reason?" not in page_of(older) and "| Reason4Rec | 0.6595 |" in page_of(older)
 
 
 def test_a_report_dir_without_metrics_stops_with_its_path(tmp_path):

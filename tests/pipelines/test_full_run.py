@@ -58,7 +58,9 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     assert all("pearson" in row for row in metrics["accuracy"])
     report = project / "data/08_reporting/report"
     assert (report / "report.md").read_text().startswith("# reason4rec evaluation")
-    assert {p.name for p in report.glob("*.png")} == {"error_by_method.png", "predicted_vs_true.png", "s_eval_distribution.png", "acceptance_by_attempt.png"}
+    assert {p.name for p in report.glob("*.png")} == {
+        "error_by_method.png", "predicted_vs_true.png", "s_eval_distribution.png", "acceptance_by_attempt.png", "counterfactual_shift.png", "reliability.png"
+    }  # fmt: skip
     for expert in ("summarizer", "reward_model", "reasoner", "predictor", "predictor_no_reason"):
         versions = list((project / f"data/06_models/{expert}_adapter").glob("*/*/adapter_model.safetensors"))
         assert len(versions) == 1
@@ -84,6 +86,12 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     assert check["rows"].nunique() == 1
     assert len(latest(project, "data/08_reporting/test_timings.parquet")) == 4
     assert metrics["inference_cost"]["one_at_a_time"]["rows"] == metrics["inference_cost"]["batched"]["rows"] == 2
+    # Does the rating follow the reason? Every test row rescored with a donor reason (none when the predictions do not split), and the calibration.
+    counterfactual = latest(project, "data/07_model_output/counterfactual_predictions.parquet")
+    assert metrics["counterfactual_reasons"]["rows"] == len(counterfactual) in (0, len(predictions))
+    assert metrics["counterfactual_reasons"]["rows"] == 0 or set(counterfactual["direction"]) == {1, -1}
+    assert metrics["calibration"]["rows"] == len(predictions) == sum(b["rows"] for b in metrics["calibration"]["bins"])
+    assert 0 <= metrics["calibration"]["observed_coverage"] <= 1 and "## Does the rating follow the reason?" in (report / "report.md").read_text()
 
     # Table 4 after the run, from the catalog: each alternative's reasoner and predictor, scored on the same rows.
     run(project, monkeypatch, "reason_ablations")

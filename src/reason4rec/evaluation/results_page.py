@@ -23,7 +23,7 @@ from kedro.io import Version
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import ParquetDataset
 
-from reason4rec.evaluation.report import markdown_table
+from reason4rec.evaluation.report import markdown_table, reason_following_section
 
 PAGE_COMMAND = "python -m reason4rec.evaluation.results_page {report_dir} {page}"
 
@@ -32,7 +32,7 @@ def results_page(
     metrics: dict[str, Any], *, command: str, run_command: str, machine: dict[str, str], date: str, report_version: str,
     dataset_stats: pd.DataFrame | None = None, ablations: tuple[pd.DataFrame, str] | None = None,
 ) -> str:  # fmt: skip
-    """The page: provenance first, then Tables 1, 2, 3, 5, Algorithm 1, 6, and Table 4 when
+    """The page: provenance first, then Tables 1, 2, 3, 5, Algorithm 1, whether the rating follows the reason, 6, and Table 4 when
     ``ablations`` (the table and its version) is given: it comes from a separate pipeline, so
     its version is printed beside it."""
     distillation = metrics["distillation"]
@@ -75,6 +75,8 @@ def results_page(
         markdown_table(pd.DataFrame(sorted(distillation["statuses"].items()), columns=["status", "attempts"])),
         "",
     ]
+    if "counterfactual_reasons" in metrics:  # evaluation_metrics saved before the check have none
+        lines += reason_following_section(metrics)
     timings = pd.DataFrame(
         [{"timing": name.replace("_", " "), **{key: value for key, value in cost[name].items() if key != "note"}} for name in ("one_at_a_time", "batched")]
     )

@@ -1,3 +1,4 @@
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,6 +7,8 @@ from reason4rec import contexts as ctx
 from reason4rec.contexts import rating_sft_examples
 from reason4rec.data.synthetic import generate_review_world
 from reason4rec.distillation import ATTEMPT_COLUMNS
+from reason4rec.evaluation.faithfulness import COUNTERFACTUAL_COLUMNS
+from reason4rec.evaluation.report import PLOT_FILES
 from reason4rec.llm.training import train_adapter
 from reason4rec.pipelines.evaluate import create_pipeline
 from reason4rec.pipelines.evaluate.nodes import compile_accuracy, sample_test_rows
@@ -70,7 +73,8 @@ def test_pipeline_scores_every_method_on_the_same_test_rows_and_reports(tiny_bas
             "params:baselines": {"deepconn": {"seed": 0, "vocab_size": 200, "doc_tokens": 16, "embedding_dim": 8, "filters": 4, "kernel": 3, "latent": 4,
                                               "epochs": 1, "batch_size": 64, "learning_rate": 0.01}, "svd": {"n_factors": 2, "n_epochs": 2}},
         },
-        ["test_predictions", "test_predictions_no_reason", "accuracy_table", "evaluation_metrics", "evaluation_report", "test_timings"],
+        ["test_predictions", "test_predictions_no_reason", "accuracy_table", "evaluation_metrics", "evaluation_report", "test_timings", "counterfactual_predictions",
+         *(f"plot_{name}" for name in PLOT_FILES)],
     )  # fmt: skip
     predictions = out["test_predictions"]
     assert len(predictions) == 6 and predictions["prediction"].between(1, 5).all() and (predictions["reason"].str.len() > 0).all()
@@ -87,6 +91,23 @@ def test_pipeline_scores_every_method_on_the_same_test_rows_and_reports(tiny_bas
     cost = metrics["inference_cost"]
     assert cost["one_at_a_time"]["rows"] == 2 and cost["batched"]["rows"] == 2
     assert "one at a time" in out["evaluation_report"] and "batched" in out["evaluation_report"]
+    # Does the rating follow the reason? Every row rescored with a reason from the other side of the median, or none when the predictions do not split.
+    counterfactual, follows = out["counterfactual_predictions"], metrics["counterfactual_reasons"]
+    assert list(counterfactual.columns) == COUNTERFACTUAL_COLUMNS and follows["rows"] == len(counterfactual)
+    if len(counterfactual):
+        own = predictions.set_index(["user_id", "item_id"])["prediction"]
+        assert len(counterfactual) == 6 and counterfactual["counterfactual_prediction"].between(1, 5).all()
+        assert set(counterfactual["direction"]) == {1, -1} and (counterfactual["direction"] == np.where(counterfactual["prediction"] > own.median(), -1, 1)).all()
+        assert np.allclose(counterfactual["shift"], counterfactual["counterfactual_prediction"] - counterfactual["prediction"])
+        assert 0 <= follows["share_toward_reason"] + follows["share_against_reason"] <= 1 and follows["mean_absolute_shift"] >= abs(follows["mean_shift_toward_reason"])
+    else:
+        assert not (predictions["prediction"] > predictions["prediction"].median()).any() and follows["note"].startswith("not measurable")
+    calibration = metrics["calibration"]
+    assert predictions["distribution"].map(lambda d: abs(sum(d) - 1) < 1e-6 and len(d) == 5).all()
+    assert calibration["rows"] == 6 and sum(b["rows"] for b in calibration["bins"]) == 6
+    assert 0 <= calibration["observed_coverage"] <= 1 and calibration["interval_mass"] <= calibration["expected_coverage"] <= 1 and 0 <= calibration["brier_score"] <= 2
+    assert "## Does the rating follow the reason?" in out["evaluation_report"] and "reliability.png" in out["evaluation_report"]
+    assert all(isinstance(out[f"plot_{name}"], plt.Figure) for name in PLOT_FILES)
 
 
 def test_a_constant_prediction_has_no_correlation_even_when_its_float_is_not_exact():

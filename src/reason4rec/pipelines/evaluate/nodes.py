@@ -1,4 +1,4 @@
-"""Nodes of ``evaluate``: Tables 2, 3, 5 and 6 on the test split, and the report.
+"""Nodes of ``evaluate``: Tables 2, 3, 5 and 6 on the test split, whether the rating follows the reason, and the report.
 
 The steps shared with ``reason_ablations`` (prediction with reasons, GPTScore)
 and the baselines live in the library (``reason4rec.inference``,
@@ -15,9 +15,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from reason4rec.distillation import accepted_reasons
+from reason4rec.evaluation.calibration import calibration_summary
+from reason4rec.evaluation.faithfulness import counterfactual_summary
 from reason4rec.evaluation.metrics import accuracy_table
 from reason4rec.evaluation.reason_quality import aspect_recovery, reason_quality
-from reason4rec.evaluation.report import markdown_report, plots
+from reason4rec.evaluation.report import PLOT_FILES, markdown_report, plots
 from reason4rec.inference import generate_reasons, predict_with_reasons, score_ratings
 from reason4rec.llm.artifacts import AdapterArtifact
 from reason4rec.llm.engine import InferenceEngine
@@ -119,6 +121,15 @@ def assess_reasons(test_predictions: pd.DataFrame, interactions_test: pd.DataFra
     return {"reason_quality": {**reason_quality(test_predictions, interactions_test, vocabulary), "gptscore": gptscore.get("gptscore")}, "gptscore": gptscore}
 
 
+def assess_predictions(test_predictions: pd.DataFrame, counterfactual_predictions: pd.DataFrame) -> dict[str, Any]:
+    """Does the rating follow the reason? The counterfactual reasons' shift and the calibration of the rating distribution."""
+    return {
+        "test_rows": int(len(test_predictions)),
+        "counterfactual_reasons": counterfactual_summary(counterfactual_predictions),
+        "calibration": calibration_summary(test_predictions),
+    }
+
+
 TIMING_NOTES = {
     "one_at_a_time": "the paper's way (Table 6): each row's reason, then its rating, alone and uncached",
     "batched": "the same rows' reasons generated in one batch, then their ratings scored, uncached; wall time shared equally among the rows",
@@ -135,19 +146,21 @@ def _cost(timings: pd.DataFrame, note: str) -> dict[str, Any]:
 
 
 def compile_metrics(
-    accuracy: pd.DataFrame, reasons: dict[str, Any], distillation: dict[str, Any], reward_check: pd.DataFrame, test_predictions: pd.DataFrame, timings: pd.DataFrame
+    accuracy: pd.DataFrame, reasons: dict[str, Any], distillation: dict[str, Any], reward_check: pd.DataFrame, predictions: dict[str, Any], timings: pd.DataFrame
 ) -> dict[str, Any]:
     """``evaluation_metrics``: accuracy per method, reason quality (the reasoner's test
     reasons, and with ground truth the teacher's accepted reasons it learned from),
-    reward check, distillation and inference cost."""
+    reward check, distillation, whether the rating follows the reason and inference cost."""
     return {
-        "test_rows": int(len(test_predictions)),
+        "test_rows": predictions["test_rows"],
         "accuracy": accuracy.to_dict("records"),
         "reason_quality": reasons["reason_quality"],
         "teacher_reason_aspects": distillation["teacher_reason_aspects"],
         "gptscore": reasons["gptscore"],
         "reward_check": reward_check.to_dict("records"),
         "distillation": distillation["distillation"],
+        "counterfactual_reasons": predictions["counterfactual_reasons"],
+        "calibration": predictions["calibration"],
         "inference_cost": {
             "hardware": describe_device(),
             **{mode: _cost(timings[timings["mode"] == mode], note) for mode, note in TIMING_NOTES.items()},
@@ -162,10 +175,11 @@ def select_report_examples(test_predictions: pd.DataFrame, interactions_test: pd
 
 
 def plot_results(
-    accuracy: pd.DataFrame, test_predictions: pd.DataFrame, distilled_reasons: pd.DataFrame, tau: float
-) -> tuple[plt.Figure, plt.Figure, plt.Figure, plt.Figure]:
-    figures = plots(accuracy, test_predictions, distilled_reasons, tau)
-    return figures["error_by_method"], figures["predicted_vs_true"], figures["s_eval_distribution"], figures["acceptance_by_attempt"]
+    accuracy: pd.DataFrame, test_predictions: pd.DataFrame, distilled_reasons: pd.DataFrame, tau: float, counterfactual_predictions: pd.DataFrame
+) -> tuple[plt.Figure, ...]:
+    """The report's figures, in ``PLOT_FILES``' order (the pipeline's ``plot_*`` outputs)."""
+    figures = plots(accuracy, test_predictions, distilled_reasons, tau, counterfactual_predictions)
+    return tuple(figures[name] for name in PLOT_FILES)
 
 
 def write_report(metrics: dict[str, Any], accuracy: pd.DataFrame, reward_check: pd.DataFrame, distilled_reasons: pd.DataFrame, examples: pd.DataFrame) -> str:

@@ -2,11 +2,14 @@ from kedro.pipeline import Node, Pipeline
 
 from reason4rec.contexts import build_contexts
 from reason4rec.evaluation.baselines import predict_with_baselines
+from reason4rec.evaluation.faithfulness import score_counterfactual_reasons
 from reason4rec.evaluation.gptscore import judge_reasons
+from reason4rec.evaluation.report import PLOT_FILES
 from reason4rec.inference import predict_with_reasons
 from reason4rec.pipelines.engine import engine_pipeline
 
 from .nodes import (
+    assess_predictions,
     assess_reasons,
     compile_accuracy,
     compile_metrics,
@@ -33,6 +36,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "test_predictions",
                 name="predict_with_reasons",
             ),
+            Node(
+                score_counterfactual_reasons,
+                ["test_contexts", "test_predictions", "engine", "predictor_adapter", "params:prompting"],
+                "counterfactual_predictions",
+                name="score_counterfactual_reasons",
+            ),
+            Node(assess_predictions, ["test_predictions", "counterfactual_predictions"], "prediction_assessment", name="assess_predictions"),
             Node(select_timed_rows, ["test_contexts", "params:evaluate"], "timed_contexts", name="select_timed_rows"),
             Node(
                 time_predictions,
@@ -53,15 +63,15 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(summarize_distillation, ["distilled_reasons", "interactions_train", "params:evaluate"], "distillation_summary", name="summarize_distillation"),
             Node(
                 compile_metrics,
-                ["accuracy_table", "reason_assessment", "distillation_summary", "reward_check", "test_predictions", "test_timings"],
+                ["accuracy_table", "reason_assessment", "distillation_summary", "reward_check", "prediction_assessment", "test_timings"],
                 "evaluation_metrics",
                 name="compile_metrics",
             ),
             Node(select_report_examples, ["test_predictions", "interactions_test", "params:evaluate"], "report_examples", name="select_report_examples"),
             Node(
                 plot_results,
-                ["accuracy_table", "test_predictions", "distilled_reasons", "params:distill_reasons.tau"],
-                ["plot_error_by_method", "plot_predicted_vs_true", "plot_s_eval_distribution", "plot_acceptance_by_attempt"],
+                ["accuracy_table", "test_predictions", "distilled_reasons", "params:distill_reasons.tau", "counterfactual_predictions"],
+                [f"plot_{name}" for name in PLOT_FILES],
                 name="plot_results",
             ),
             Node(
