@@ -10,6 +10,17 @@ REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "real"
 MUSICAL_INSTRUMENTS = REAL_DATA / "amazon_musical_instruments_5core_2014" / "reviews_Musical_Instruments_5.json.gz"
 
 
+def scratch_project(root: Path) -> Path:
+    """A copy of the project's configuration in ``root`` (the package itself is installed), without ``conf/local``."""
+    import shutil
+
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    (root / "src").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copy(PROJECT_ROOT / ".telemetry", root / ".telemetry")
+    return root
+
 
 def _smoke_configuration() -> tuple[dict, dict]:
     """conf/smoke merged into conf/base as a run of ``-e smoke`` sees it: the tests' one smoke configuration."""

@@ -14,17 +14,12 @@ from reason4rec.datasets.teacher import TeacherDataset
 from reason4rec.llm.training import train_adapter
 from reason4rec.parameters import ExpertConfig
 from reason4rec.typed_config import typed_block
-from tests.helpers import PROJECT_ROOT, smoke_expert
+from tests.helpers import PROJECT_ROOT, scratch_project, smoke_expert
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
-    return root
+    return scratch_project(tmp_path_factory.mktemp("project"))
 
 
 def context(project, monkeypatch, env=None, **runtime_params):

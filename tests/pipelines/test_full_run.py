@@ -1,7 +1,6 @@
 """The whole method, smoke-sized (conf/smoke), through Kedro sessions, in a scratch copy of the project."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -10,18 +9,12 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from reason4rec import prompts
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, scratch_project
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()  # the package itself is installed
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copy(PROJECT_ROOT / ".telemetry", root / ".telemetry")
-    return root
+    return scratch_project(tmp_path_factory.mktemp("project"))
 
 
 def run(project: Path, monkeypatch, pipeline: str = "__default__", **runtime_params) -> None:

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import scratch_project
 
 
 @pytest.fixture(scope="module")
@@ -16,12 +16,7 @@ def trained(tmp_path_factory):
     """A smoke project after `kedro run -e smoke`, with requests written as a user would."""
     from tests.pipelines.test_full_run import latest
 
-    root = tmp_path_factory.mktemp("trained")
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local"))
-    (root / "conf" / "local").mkdir()
-    (root / "src").mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copy(PROJECT_ROOT / ".telemetry", root / ".telemetry")
+    root = scratch_project(tmp_path_factory.mktemp("trained"))
     kedro(root, "run", "-e", "smoke")
     return root, latest
 
