@@ -49,6 +49,10 @@ def test_missing_columns_are_named():
         request_targets(pd.DataFrame({"user_id": ["u1"], "item": ["i1"]}), INTERACTIONS, INTERACTIONS)
     with pytest.raises(ValueError, match="need the column user_id"):
         recommendation_candidates(pd.DataFrame({"k": [3]}), INTERACTIONS)
+    with pytest.raises(ValueError, match="there are no prediction requests"):
+        request_targets(pd.DataFrame({"user_id": [], "item_id": []}), INTERACTIONS, INTERACTIONS)
+    with pytest.raises(ValueError, match="there are no recommendation requests"):
+        recommendation_candidates(pd.DataFrame({"user_id": []}), INTERACTIONS)
 
 
 def test_recommendation_candidates_default_to_unrated_items_and_bad_requests_are_kept():
@@ -63,6 +67,10 @@ def test_recommendation_candidates_default_to_unrated_items_and_bad_requests_are
     ]  # fmt: skip
     pairs = recommendation_candidates(pd.DataFrame({"user_id": ["u2"], "candidates": [np.array(["i2"])]}), INTERACTIONS)
     assert pairs["item_id"].tolist() == ["i2"]  # a Parquet list column
+    everything_rated = INTERACTIONS.assign(user_id="u1")
+    assert recommendation_candidates(pd.DataFrame({"user_id": ["u1"]}), everything_rated)["status"].tolist() == [
+        "rejected: no candidates (the user has rated every known item)"
+    ]
 
 
 def test_recommendations_rank_by_prediction_with_ties_by_item_id():

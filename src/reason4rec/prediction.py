@@ -69,6 +69,8 @@ def request_targets(requests: pd.DataFrame, interactions: pd.DataFrame, pool: pd
     missing = [column for column in ("user_id", "item_id") if column not in requests.columns]
     if missing:
         raise ValueError(f"prediction requests need the column(s) {', '.join(missing)}; found {', '.join(map(str, requests.columns)) or 'none'}")
+    if requests.empty:
+        raise ValueError("there are no prediction requests: each row is a user_id and an item_id")
     targets = pd.DataFrame({"user_id": _ids(requests["user_id"]), "item_id": _ids(requests["item_id"])}, index=requests.index)
     status = pd.Series(OK, index=requests.index, dtype=object)
     status[targets["item_id"].isna()] = "rejected: missing item_id"
@@ -141,6 +143,8 @@ def recommendation_candidates(requests: pd.DataFrame, interactions: pd.DataFrame
     """
     if "user_id" not in requests.columns:
         raise ValueError(f"recommendation requests need the column user_id; found {', '.join(map(str, requests.columns)) or 'none'}")
+    if requests.empty:
+        raise ValueError("there are no recommendation requests: each row is a user_id, with k and/or candidates")
     users = _ids(requests["user_id"])
     rated = interactions.groupby("user_id")["item_id"].agg(set)
     catalogue = sorted(interactions["item_id"].unique())
@@ -159,6 +163,8 @@ def recommendation_candidates(requests: pd.DataFrame, interactions: pd.DataFrame
             rows.append({"request": position, "user_id": user, "item_id": None, "k": None, "status": problem})
             continue
         items = candidates or [item for item in catalogue if item not in rated.get(user, set())]
+        if not items:
+            rows.append({"request": position, "user_id": user, "item_id": None, "k": None, "status": "rejected: no candidates (the user has rated every known item)"})
         rows += [{"request": position, "user_id": user, "item_id": item, "k": k or len(items), "status": OK} for item in items]
     return pd.DataFrame(rows, columns=["request", "user_id", "item_id", "k", "status"])
 
