@@ -1,9 +1,11 @@
 """A trained smoke run used: predict, recommend, export_bundle, and the bundle in a fresh process with no Kedro project."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -111,3 +113,64 @@ def test_recommend_ranks_as_predicted_and_the_bundle_answers_as_the_pipeline_in_
         read_bundle(copy)
     with pytest.raises(FileNotFoundError, match="not a reason4rec bundle"):
         read_bundle(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_service_answers_32_concurrent_requests_as_the_pipeline_and_survives_bad_ones(trained, tmp_path):
+    """``reason4rec serve`` in its own process, on a free loopback port, on the run's bundle."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_service import BAD_PREDICT_REQUESTS, call
+
+    root, latest = trained
+    bundle = root / "data/06_models/bundle"
+    if not (bundle / "manifest.json").is_file():
+        kedro(root, "run", "-e", "smoke", "--pipelines", "export_bundle")
+    interactions = pd.read_parquet(bundle / "interactions.parquet")
+    users, items = sorted(interactions["user_id"].unique()), sorted(interactions["item_id"].unique())
+    pairs = [(users[(7 * n) % len(users)], items[(5 * n) % len(items)]) for n in range(30)] + [("NEW-USER", items[0]), (users[0], "NEW-ITEM")]
+    (root / "data/01_raw").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(pairs, columns=["user_id", "item_id"]).to_csv(root / "data/01_raw/prediction_requests.csv", index=False)
+    kedro(root, "run", "-e", "smoke", "--pipelines", "predict")
+    expected = latest(root, "data/07_model_output/predictions.parquet")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "serve.log", "w")
+    token, auth = "tok-4c0ffee", {"authorization": "Bearer tok-4c0ffee"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "reason4rec", "serve", "--bundle", str(bundle), "--port", str(port)],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "REASON4REC_API_TOKEN": token},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                if call(f"{url}/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        with ThreadPoolExecutor(32) as pool:
+            replies = list(pool.map(lambda pair: call(f"{url}/v1/predict", {"user_id": pair[0], "item_id": pair[1]}, headers=auth), pairs))
+        for (status, reply), row in zip(replies, expected.itertuples()):
+            assert status == 200 and (reply["user_id"], reply["item_id"]) == (row.user_id, row.item_id)
+            assert (reply["reason"], reply["status"]) == (row.reason, row.status)
+            assert reply["rating"] == pytest.approx(row.prediction, abs=1e-6)
+            assert reply["distribution"] == pytest.approx(list(row.distribution), abs=1e-6)
+        assert call(f"{url}/healthz")[1]["batches"] < 32  # gathered into batches
+        for body, field in BAD_PREDICT_REQUESTS:
+            status, reply = call(f"{url}/v1/predict", body, headers=auth)
+            assert status == 422 and field in reply["error"], (body, reply)
+            assert call(f"{url}/v1/predict", {"user_id": pairs[0][0], "item_id": pairs[0][1]}, headers=auth)[1]["reason"] == expected["reason"].iloc[0]
+        assert call(f"{url}/v1/predict", {"user_id": pairs[0][0], "item_id": pairs[0][1]})[0] == 401
+        status, reply = call(f"{url}/v1/recommend", {"user_id": pairs[0][0], "k": 2}, headers=auth)
+        assert status == 200 and [item["rank"] for item in reply["items"]] == [1, 2]
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+    assert token not in (tmp_path / "serve.log").read_text()

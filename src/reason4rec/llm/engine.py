@@ -94,11 +94,15 @@ class Engine:
         self.bf16 = use_bf16(base.loading.get("bf16", "auto"))
         self.stop_ids = end_of_turn_ids(self.tokenizer)
         self.rating_ids = rating_token_ids(self.tokenizer)
+        self._loaded: dict[str, AdapterArtifact] = {}
         self.load_adapters(adapters or {})
 
     def load_adapters(self, adapters: dict[str, AdapterArtifact]) -> None:
-        """Add each adapter under its name, or replace the weights of the one already there."""
+        """Add each adapter under its name, or replace the weights of the one already there
+        (nothing to do when it is this very artifact: a service calls this per batch)."""
         for name, adapter in adapters.items():
+            if self._loaded.get(name) is adapter:
+                continue
             if not isinstance(self.model, PeftModel):
                 self.model = get_peft_model(self.model, adapter.config, adapter_name=name)
             elif name not in self.model.peft_config:
@@ -107,6 +111,7 @@ class Engine:
                 self.model.delete_adapter(name)
                 self.model.add_adapter(name, adapter.config)
             set_peft_model_state_dict(self.model, adapter.state_dict, adapter_name=name)
+            self._loaded[name] = adapter
             run = adapter.metadata.get("run")
             self.identities[name] = None if run is None else f"{self.identities[None]} {run}"
             logger.info("Adapter %s loaded (%s)", name, adapter.metadata.get("run", "no run id"))
