@@ -59,11 +59,15 @@ def bundle_tables(history_pool: pd.DataFrame, summaries: pd.DataFrame, interacti
 
 
 def bundle_settings(prompting: Prompting, reason_generation: dict[str, Any], summarize: dict[str, Any]) -> dict[str, Any]:
-    """The settings a prediction needs, as the run used them."""
+    """The settings a prediction needs, as the run used them: ``summary_source`` says who
+    wrote the histories' summaries (``summarizer``, or ``teacher`` with ``summarize.use_teacher_summaries``)."""
+    summarizing = typed_block(Summarize, summarize, "summarize")
     return {
         "prompting": asdict(prompting_of(prompting)),
         "reason_generation": asdict(typed_block(ReasonGeneration, reason_generation, "reason_generation")),
-        "summary_generation": asdict(typed_block(Summarize, summarize, "summarize").generation),
+        "summary_generation": asdict(summarizing.generation),
+        "summary_source": "teacher" if summarizing.use_teacher_summaries else "summarizer",
+        "summary_teacher": asdict(summarizing.teacher),
     }
 
 

@@ -8,6 +8,9 @@
     model.recommend("U00049", k=5)               # unrated items, ranked, with reasons
     model.predict_from_histories(user_reviews, item_reviews, title="Some Album")
 
+    # reviews given in a call summarized by a teacher instead of the bundle's summarizer
+    model = Recommender.from_bundle("data/06_models/bundle", teacher={"backend": "openai", "model": "gpt-4o-mini"})
+
 Every answer goes through :mod:`reason4rec.prediction`, as the ``predict`` and
 ``recommend`` pipelines' do, so a bundle answers as the run it came from.
 """
@@ -18,32 +21,48 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import logging
+import os
+
 import pandas as pd
 
 from reason4rec.bundle import ModelBundle, read_bundle
 from reason4rec.contexts import TARGET_COLUMNS
+from reason4rec.completions import CompletionClient
 from reason4rec.llm.engine import InferenceEngine, load_engine
-from reason4rec.parameters import Prompting, SummaryGeneration, prompting_of
+from reason4rec.parameters import Prompting, SummaryGeneration, SummaryTeacher, TeacherConfig, prompting_of
 from reason4rec.prediction import predict_requests, prediction_contexts, rank_recommendations, recommendation_candidates
-from reason4rec.summaries import summarizer_table
+from reason4rec.summaries import summarizer_table, teacher_summary_table
+from reason4rec.teacher import teacher_client
+
+logger = logging.getLogger(__name__)
 
 GIVEN_USER, GIVEN_ITEM = "<given user>", "<given item>"
 LOCAL_INFERENCE = {"backend": "local", "batch_size": 16, "cache_path": None}
 
 
 class Recommender:
-    def __init__(self, bundle: ModelBundle, engine: InferenceEngine):
-        self.bundle, self.engine = bundle, engine
+    def __init__(self, bundle: ModelBundle, engine: InferenceEngine, teacher: CompletionClient | None = None):
+        self.bundle, self.engine, self.teacher = bundle, engine, teacher
         self.prompting: Prompting = prompting_of(bundle.settings["prompting"])
         self.generation: dict[str, Any] = bundle.settings["reason_generation"]
 
     @classmethod
-    def from_bundle(cls, path: str | Path, inference: Mapping[str, Any] | None = None, verify: bool = True) -> Recommender:
+    def from_bundle(
+        cls, path: str | Path, inference: Mapping[str, Any] | None = None, verify: bool = True, teacher: Mapping[str, Any] | None = None,
+        teacher_api_key_env: str = "OPENAI_API_KEY",
+    ) -> Recommender:  # fmt: skip
         """Load the bundle at ``path`` (checking its checksums unless ``verify`` is false) on
         an engine: in this process by default, or ``inference`` as ``llm.inference`` takes
-        it (``{"backend": "server", "base_url": ...}`` for the experts served by vLLM)."""
+        it (``{"backend": "server", "base_url": ...}`` for the experts served by vLLM).
+
+        ``teacher``, a ``teacher:`` block as ``conf/base/globals.yml`` has it (its key read
+        from ``teacher_api_key_env``), summarizes the reviews given to
+        :meth:`predict_from_histories` instead of the bundle's summarizer, as a run with
+        ``summarize.use_teacher_summaries`` summarizes its histories."""
         bundle = read_bundle(path, verify=verify)
-        return cls(bundle, load_engine(bundle.base, {**LOCAL_INFERENCE, **(inference or {})}))
+        client = None if teacher is None else teacher_client(TeacherConfig.from_dict(dict(teacher)), os.environ.get(teacher_api_key_env))
+        return cls(bundle, load_engine(bundle.base, {**LOCAL_INFERENCE, **(inference or {})}), client)
 
     def predict(self, user_id: str, item_id: str) -> dict[str, Any]:
         """One pair: ``reason``, ``rating``, ``distribution`` (P(1)..P(5)), ``status``, history sizes."""
@@ -64,17 +83,25 @@ class Recommender:
     def predict_from_histories(self, user_reviews: Sequence[Mapping[str, Any]], item_reviews: Sequence[Mapping[str, Any]], title: str) -> dict[str, Any]:
         """A pair the bundle has never seen, from reviews given in the call: each a mapping
         with ``title``, ``rating`` and ``review`` (and ``timestamp``; else in the order
-        given, oldest first). The bundle's summarizer summarizes them; the histories are
-        these reviews alone."""
+        given, oldest first). The teacher, if this Recommender has one, or else the
+        bundle's summarizer summarizes them; the histories are these reviews alone."""
         given = pd.concat([_reviews(user_reviews, user_id=GIVEN_USER), _reviews(item_reviews, item_id=GIVEN_ITEM)], ignore_index=True)
-        summaries = summarizer_table(
-            given, self.engine, self.bundle.adapters["summarizer"], self.prompting.domain, SummaryGeneration(**self.bundle.settings["summary_generation"])
-        )  # fmt: skip
+        summaries = self._summaries(given)
         given = given.sort_values("timestamp", kind="stable").reset_index(drop=True)
         interactions = given[["user_id", "item_id", "rating", "timestamp", "title"]]
         tables = {"history_pool": given[TARGET_COLUMNS], "summaries": summaries, "interactions": interactions}
         requests = pd.DataFrame([{"user_id": GIVEN_USER, "item_id": GIVEN_ITEM, "title": title}])
         return self._predict(requests, tables).rename(columns={"prediction": "rating"}).iloc[0].to_dict()
+
+    def _summaries(self, reviews: pd.DataFrame) -> pd.DataFrame:
+        settings = self.bundle.settings
+        if self.teacher is not None:
+            asked = SummaryTeacher(**settings["summary_teacher"]) if "summary_teacher" in settings else SummaryTeacher(0.0, 256, 3)
+            summaries, _ = teacher_summary_table(reviews, self.teacher, self.prompting.domain, asked, stage="predict_from_histories")
+            return summaries
+        if settings.get("summary_source") == "teacher":
+            logger.warning("the bundle's histories were summarized by the teacher; these reviews by its summarizer (give from_bundle a teacher to match)")
+        return summarizer_table(reviews, self.engine, self.bundle.adapters["summarizer"], self.prompting.domain, SummaryGeneration(**settings["summary_generation"]))
 
     def _predict(self, requests: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         contexts = prediction_contexts(requests, tables["interactions"], tables["history_pool"], tables["summaries"], self.prompting)

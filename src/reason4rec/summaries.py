@@ -7,9 +7,10 @@ from __future__ import annotations
 import pandas as pd
 
 from reason4rec import prompts
+from reason4rec.completions import CompletionClient, CompletionRequest, complete_with_guard
 from reason4rec.llm.artifacts import AdapterArtifact
 from reason4rec.llm.engine import InferenceEngine
-from reason4rec.parameters import SummaryGeneration
+from reason4rec.parameters import SummaryGeneration, SummaryTeacher
 
 SUMMARY_COLUMNS = ["user_id", "item_id", "positive", "negative", "preferences", "summary_text", "parsed", "truncated", "source"]
 
@@ -40,3 +41,15 @@ def summarizer_table(interactions: pd.DataFrame, engine: InferenceEngine, adapte
     summary_prompts = [prompts.summarizer_prompt(domain, r.title, r.rating, r.review) for r in interactions.itertuples()]
     outputs = engine.generate(summary_prompts, "summarizer", max_new_tokens=generation.max_new_tokens, desc="summarizing")
     return summary_table(interactions, [o["text"] for o in outputs], [o["truncated"] for o in outputs], "summarizer")
+
+
+def teacher_summary_table(interactions: pd.DataFrame, teacher: CompletionClient, domain: str, asked: SummaryTeacher, stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The teacher's summary of each interaction, and every attempt: an answer that does not
+    parse into the three fields is asked again, up to ``asked.max_attempts``."""
+    requests = [
+        CompletionRequest(prompts.summarizer_prompt(domain, r.title, r.rating, r.review), temperature=asked.temperature, max_tokens=asked.max_tokens)
+        for r in interactions.itertuples()
+    ]
+    answers, attempts = complete_with_guard(teacher, requests, lambda text: prompts.parse_summary(text) is not None, asked.max_attempts, stage)
+    truncated = attempts.sort_values("attempt").groupby("request")["outcome"].last() == "truncated"
+    return summary_table(interactions, [a.text for a in answers], truncated.reindex(range(len(requests)), fill_value=False).tolist(), "teacher"), attempts

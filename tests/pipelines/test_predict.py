@@ -91,8 +91,15 @@ def test_recommend_ranks_as_predicted_and_the_bundle_answers_as_the_pipeline_in_
         f"model = Recommender.from_bundle({str(bundle)!r})\n"
         f"table = model.predict_many({pairs!r})\n"
         f"ranked = model.recommend({user!r}, k=3)\n"
+        "reviews = [{'title': 'Blue Train', 'rating': 5, 'review': 'The melody stays with you.'}, {'title': 'Noise', 'rating': 2, 'review': 'Harsh mix.'}]\n"
+        "new = model.predict_from_histories(reviews, reviews[:1], title='Kind of Blue')\n"
+        f"taught = Recommender.from_bundle({str(bundle)!r}, teacher={{'backend': 'rules'}})\n"
+        "by_teacher = taught.predict_from_histories(reviews, reviews[:1], title='Kind of Blue')\n"
         "print(json.dumps({'predict': table[['user_id', 'item_id', 'status', 'reason', 'rating']].to_dict('records'),"
-        " 'recommend': ranked[['item_id', 'rank', 'rating']].to_dict('records')}))\n"
+        " 'recommend': ranked[['item_id', 'rank', 'rating']].to_dict('records'),"
+        " 'new': [new[k] for k in ('status', 'rating', 'user_history_size', 'item_history_size')],"
+        " 'by_teacher': [by_teacher[k] for k in ('status', 'rating', 'user_history_size', 'item_history_size')],"
+        " 'teacher_calls': int(taught.teacher.usage_table()['calls'].sum())}))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -102,6 +109,10 @@ def test_recommend_ranks_as_predicted_and_the_bundle_answers_as_the_pipeline_in_
     assert answers["predict"][4]["status"] == "cold_user"
     assert [r["item_id"] for r in answers["recommend"]] == first["item_id"].tolist()
     assert [r["rating"] for r in answers["recommend"]] == pytest.approx(first["prediction"].tolist(), abs=1e-6)
+    # A pair described by its reviews: summarized by the bundle's summarizer, or by a teacher when given one (3 reviews, 3 calls).
+    for status, rating, user_history, item_history in (answers["new"], answers["by_teacher"]):
+        assert (status, user_history, item_history) == ("ok", 2, 1) and 1 <= rating <= 5
+    assert answers["teacher_calls"] == 3
 
     # A changed file is refused, naming it.
     from reason4rec.bundle import read_bundle

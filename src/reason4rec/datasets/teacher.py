@@ -13,11 +13,10 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from reason4rec.completions.cache import AnswerCache
-from reason4rec.completions.client import CompletionClient, RetryPolicy
-from reason4rec.completions.openai_backend import OpenAIBackend
-from reason4rec.teacher.rules import RulesBackend
+from reason4rec.completions.client import CompletionClient
 from reason4rec.parameters import TeacherConfig
+from reason4rec.teacher import teacher_client
+
 
 class TeacherDataset(AbstractDataset[None, CompletionClient]):
     """Loads a ready :class:`CompletionClient` (backend, answer cache, retries, prices).
@@ -38,18 +37,7 @@ class TeacherDataset(AbstractDataset[None, CompletionClient]):
         self.metadata = metadata
 
     def load(self) -> CompletionClient:
-        config = self._config
-        if config.backend == "rules":
-            backend = RulesBackend(config.model or "rules-v1")
-        else:
-            backend = OpenAIBackend(config.model, self._api_key, config.base_url, config.timeout_s)
-        return CompletionClient(
-            backend=backend,
-            cache=AnswerCache(config.cache_path),
-            concurrency=config.concurrency,
-            retry=RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s),
-            prices_per_million_tokens=config.prices_per_million_tokens or {},
-        )
+        return teacher_client(self._config, self._api_key)
 
     def save(self, data: CompletionClient) -> None:
         raise DatasetError("the teacher is read-only")

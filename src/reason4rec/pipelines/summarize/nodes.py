@@ -8,11 +8,11 @@ from typing import Any
 import pandas as pd
 
 from reason4rec import prompts
-from reason4rec.completions import CompletionClient, CompletionRequest, complete_with_guard
+from reason4rec.completions import CompletionClient
 from reason4rec.llm.artifacts import AdapterArtifact
 from reason4rec.llm.engine import InferenceEngine
 from reason4rec.parameters import Prompting, Summarize, SummaryTeacher, prompting_of
-from reason4rec.summaries import summarizer_table, summary_table
+from reason4rec.summaries import summarizer_table, teacher_summary_table
 from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def request_teacher_summaries(
     config = typed_block(Summarize, params, "summarize")
     for_training = len(interactions_train) - config.check_size if config.teacher_sample_size is None else config.teacher_sample_size
     sample = interactions_train.sample(min(for_training + config.check_size, len(interactions_train)), random_state=config.seed)
-    summaries, attempts = _teacher_summaries(sample, teacher, prompting_of(prompting).domain, config.teacher, stage="summarize")
+    summaries, attempts = teacher_summary_table(sample, teacher, prompting_of(prompting).domain, config.teacher, stage="summarize")
     summaries["split"] = ["train" if position < for_training else "check" for position in range(len(summaries))]
     outcomes = attempts["outcome"].value_counts()
     logger.info(
@@ -39,16 +39,6 @@ def request_teacher_summaries(
         summaries["parsed"].sum(), outcomes.get("rejected_by_guard", 0), outcomes.get("truncated", 0), outcomes.get("failed", 0),
     )  # fmt: skip
     return summaries[summaries["parsed"]].reset_index(drop=True), teacher.usage_table()
-
-
-def _teacher_summaries(interactions: pd.DataFrame, teacher: CompletionClient, domain: str, asked: SummaryTeacher, stage: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    requests = [
-        CompletionRequest(prompts.summarizer_prompt(domain, r.title, r.rating, r.review), temperature=asked.temperature, max_tokens=asked.max_tokens)
-        for r in interactions.itertuples()
-    ]
-    answers, attempts = complete_with_guard(teacher, requests, lambda text: prompts.parse_summary(text) is not None, asked.max_attempts, stage)
-    truncated = attempts.sort_values("attempt").groupby("request")["outcome"].last() == "truncated"
-    return summary_table(interactions, [a.text for a in answers], truncated.reindex(range(len(requests)), fill_value=False).tolist(), "teacher"), attempts
 
 
 def summarizer_sft_examples(teacher_summaries: pd.DataFrame, interactions_train: pd.DataFrame, prompting: Prompting) -> pd.DataFrame:
@@ -85,7 +75,7 @@ def summarize_interactions(
     """
     config, domain = typed_block(Summarize, params, "summarize"), prompting_of(prompting).domain
     if config.use_teacher_summaries:
-        summaries, _ = _teacher_summaries(history_pool, teacher, domain, config.teacher, stage="summarize_all")
+        summaries, _ = teacher_summary_table(history_pool, teacher, domain, config.teacher, stage="summarize_all")
     else:
         summaries = summarizer_table(history_pool, engine, summarizer_adapter, domain, config.generation)
     unparsed = int((~summaries["parsed"]).sum())
