@@ -12,7 +12,7 @@ from kedro.validation.exceptions import ParameterValidationError
 
 from reason4rec.datasets.teacher import TeacherDataset
 from reason4rec.llm.training import train_adapter
-from reason4rec.parameters import ExpertConfig
+from reason4rec.parameters import ExpertConfig, ReasonerRLConfig
 from reason4rec.typed_config import typed_block
 from tests.helpers import PROJECT_ROOT, scratch_project, smoke_expert
 
@@ -76,6 +76,7 @@ def test_every_shipped_expert_block_is_well_formed(project, monkeypatch, env):
     experts = context(project, monkeypatch, env=env).params["llm"]["experts"]
     for name in ("summarizer", "reward_model", "reasoner", "predictor"):
         typed_block(ExpertConfig, experts[name], name)
+    typed_block(ReasonerRLConfig, experts["reasoner_rl"], "reasoner_rl")
 
 
 def test_a_misspelt_expert_setting_in_yaml_stops_training_and_is_named(tiny_base):
@@ -116,6 +117,8 @@ def test_an_environment_changes_only_the_parameters_it_names(project, monkeypatc
         ("parameters.yml", "distill_reasons:\n  baseline: reviews\n", "distill_reasons.baseline must be one of 'none', 'review', not 'reviews'"),
         ("parameters.yml", "prompting:\n  wording: code\n", "prompting.wording must be one of 'paper', 'published', not 'code'"),
         ("parameters.yml", "llm:\n  experts:\n    predictor:\n      lora_rank: 4\n", r"unknown llm.experts.predictor setting\(s\) lora_rank"),
+        ("parameters.yml", "llm:\n  experts:\n    reasoner_rl:\n      training:\n        num_generation: 8\n", r"unknown llm.experts.reasoner_rl.training setting\(s\) num_generation: GRPOConfig has no such field"),
+        ("parameters.yml", "llm:\n  experts:\n    reasoner_rl:\n      penalti: 2\n", r"unknown llm.experts.reasoner_rl setting\(s\) penalti"),
         ("globals.yml", "synthetic_world:\n  n_user: 5\n", r"unknown synthetic_world setting\(s\) n_user"),
     ],
 )
@@ -153,6 +156,19 @@ def test_paper_environment_sets_the_published_training_scripts_values(project, m
     assert paper["evaluate"]["gptscore_judge"] == "gpt-4o"  # the paper's GPTScore judge (section 4.1)
     assert paper["evaluate"]["timed_rows"] == 100  # Table 6: 100 data points, timed one at a time
     assert (paper["prompting"].wording, paper["prompting"].history_length) == ("published", 10)  # the scripts' words around the histories (the paper's boxes are `paper`)
+
+
+def test_paper_environment_sets_the_grpo_fork_s_values(project, monkeypatch):
+    """innocentbai/Reason4Rec-GRPO's GRPOConfig for the reasoner, value by value."""
+    refined = typed_block(ReasonerRLConfig, context(project, monkeypatch, env="paper").params["llm"]["experts"]["reasoner_rl"], "reasoner_rl")
+    training = refined.training
+    assert training["num_generations"] == 16
+    assert training["beta"] == 0.01
+    assert training["learning_rate"] == 5.0e-7
+    assert training["temperature"] == 0.8
+    assert training["max_completion_length"] == 256
+    assert training["loss_type"] == "bnpo"
+    assert training["bf16"] is True and training["max_steps"] == -1  # base's CPU step cap undone: the epoch decides
 
 
 @pytest.mark.parametrize(

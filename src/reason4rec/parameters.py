@@ -164,13 +164,37 @@ class ExpertConfig:
         one_of("loss_on", self.loss_on, ("response", "rating"))
 
 
+@dataclass(frozen=True)
+class ReasonerRLConfig:
+    """``llm.experts.reasoner_rl``: GRPO on the trained reasoner (the ``refine_reasoner`` pipeline).
+
+    ``training`` is passed as is to TRL's ``GRPOConfig`` (a ``TrainingArguments``
+    with GRPO's fields: ``num_generations``, ``beta``, ``temperature``,
+    ``max_completion_length``, ``loss_type``, ``use_vllm``, ...), so a TRL
+    recipe pastes in. The LoRA shape is the SFT reasoner's, continued. ``penalty``
+    is subtracted from the reward of a sampled reason that states the rating
+    or is cut short (no end of turn within ``max_completion_length``).
+    """
+
+    training: dict[str, Any]
+    penalty: float = 1.0
+
+    def __post_init__(self):
+        if self.penalty < 0:
+            raise ValueError(f"llm.experts.reasoner_rl.penalty must be 0 or more, not {self.penalty}")
+
+
+# The llm.experts blocks trained by reinforcement rather than SFT, each with its settings class.
+RL_BLOCKS = {"reasoner_rl": ReasonerRLConfig}
+
 # TrainingArguments values resolved on the machine that trains (reason4rec.llm.training.training_arguments).
 AUTO_TRAINING_SETTINGS = ("bf16", "activation_checkpointing")
 
 
 def check_library_settings(block: Any, library: str, name: str) -> None:
-    """Refuse a key that peft's ``LoraConfig`` (``library="lora"``) or transformers'
-    ``TrainingArguments`` (``"training"``) does not have, naming its dotted path.
+    """Refuse a key that peft's ``LoraConfig`` (``library="lora"``), transformers'
+    ``TrainingArguments`` (``"training"``) or TRL's ``GRPOConfig`` (``"grpo"``)
+    does not have, naming its dotted path.
 
     Checked when a run starts, so a misspelt Trainer setting stops it before
     any work rather than when the expert trains. transformers and peft are
@@ -179,6 +203,8 @@ def check_library_settings(block: Any, library: str, name: str) -> None:
     """
     if library == "lora":
         from peft import LoraConfig as settings_class
+    elif library == "grpo":
+        from trl import GRPOConfig as settings_class
     else:
         from transformers import TrainingArguments as settings_class
     if not isinstance(block, Mapping):
@@ -186,7 +212,7 @@ def check_library_settings(block: Any, library: str, name: str) -> None:
     unknown = sorted(set(block) - {f.name for f in fields(settings_class)})
     if unknown:
         raise ValueError(f"unknown {name} setting(s) {', '.join(unknown)}: {settings_class.__name__} has no such field")
-    for key in AUTO_TRAINING_SETTINGS if library == "training" else ():
+    for key in AUTO_TRAINING_SETTINGS if library in ("training", "grpo") else ():
         if isinstance(block.get(key), str) and block[key] != "auto":
             raise ValueError(f"{name}.{key} must be true, false or auto, not {block[key]!r}")
 
@@ -245,7 +271,7 @@ class Inference:
 @dataclass(frozen=True)
 class LLM:
     base: Base
-    experts: dict[str, Any]  # one ExpertConfig per expert; keys starting with "_" are YAML anchors
+    experts: dict[str, Any]  # one ExpertConfig per expert (ReasonerRLConfig for reasoner_rl); keys starting with "_" are YAML anchors
     inference: Inference = Inference()
 
 
@@ -350,7 +376,10 @@ def check_configuration(parameters: dict[str, Any], globals_: dict[str, Any]) ->
         if name not in typed.llm.experts:
             raise ValueError(f"llm.experts needs a {name} block")
     for name, block in typed.llm.experts.items():
-        if not name.startswith("_"):
+        if name in RL_BLOCKS:
+            refined = typed_block(RL_BLOCKS[name], block, f"llm.experts.{name}")
+            check_library_settings(refined.training, "grpo", f"llm.experts.{name}.training")
+        elif not name.startswith("_"):
             expert = typed_block(ExpertConfig, block, f"llm.experts.{name}")
             check_library_settings(expert.lora, "lora", f"llm.experts.{name}.lora")
             check_library_settings(expert.training, "training", f"llm.experts.{name}.training")

@@ -42,6 +42,15 @@ def use_bf16(setting: str | bool) -> bool:
     return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
 
 
+def load_tokenizer(base: BaseModelArtifact) -> PreTrainedTokenizerBase:
+    """The base's tokenizer, left-padding (answers start at the same column of a batch), with a pad token."""
+    tokenizer = copy.deepcopy(base.tokenizer) if base.tokenizer is not None else AutoTokenizer.from_pretrained(base.folder or base.name)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
 def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A fresh copy of the base on the best device, and its tokenizer (left padding).
 
@@ -51,12 +60,12 @@ def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedToke
     """
     target = device()
     began = time.perf_counter()
+    tokenizer = load_tokenizer(base)
     if base.model is not None:
-        model, tokenizer = copy.deepcopy(base.model).to(target), copy.deepcopy(base.tokenizer)
+        model = copy.deepcopy(base.model).to(target)
         source = "memory"
     else:
         source = base.folder or base.name
-        tokenizer = AutoTokenizer.from_pretrained(source)
         # A hub model loads in bf16 where bf16 is used; a saved folder (tiny, a
         # converted named base) keeps fp32 weights and computes under bf16 autocast.
         hub_bf16 = base.folder is None and use_bf16(base.loading.get("bf16", "auto"))
@@ -74,8 +83,5 @@ def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedToke
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
         if "device_map" not in kwargs:
             model = model.to(target)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
     logger.info("Loaded the base %s from %s in %.1f s (%s, %s)", base.name, source, time.perf_counter() - began, next(model.parameters()).dtype, target)
     return model, tokenizer

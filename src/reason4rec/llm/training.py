@@ -109,10 +109,13 @@ FIXED_TRAINING_SETTINGS = {"remove_unused_columns": False, "dataloader_num_worke
 DEFAULT_TRAINING_SETTINGS = {"logging_first_step": True, "save_total_limit": 1, "report_to": "none", "disable_tqdm": False}
 
 
-def training_arguments(settings: dict[str, Any], run_name: str) -> TrainingArguments:
-    """``TrainingArguments(**settings)``, with what only this machine can decide filled in.
+def training_arguments(settings: dict[str, Any], run_name: str, arguments: type[TrainingArguments] = TrainingArguments) -> TrainingArguments:
+    """``arguments(**settings)``, with what only this machine can decide filled in.
 
-    ``settings`` is a ``training`` block in transformers' own names. ``bf16``
+    ``settings`` is a ``training`` block in transformers' own names (or those of
+    a ``TrainingArguments`` subclass given as ``arguments``, such as TRL's
+    ``GRPOConfig``, whose own defaults for ``bf16`` and checkpointing are
+    overridden here the same way). ``bf16``
     and ``activation_checkpointing`` may be ``auto`` (bf16 where the hardware
     computes it natively; activation checkpointing on CUDA, where memory is
     what runs out). ``output_dir`` is the root for checkpoints: this run's go to
@@ -129,7 +132,17 @@ def training_arguments(settings: dict[str, Any], run_name: str) -> TrainingArgum
     block["activation_checkpointing"] = on_gpu and (checkpointing == "auto" or bool(checkpointing))
     block.setdefault("use_cpu", not on_gpu)
     block.setdefault("save_strategy", "steps" if root else "no")
-    return TrainingArguments(output_dir=str(Path(root) / run_name) if root else None, **block, **FIXED_TRAINING_SETTINGS)
+    return arguments(output_dir=str(Path(root) / run_name) if root else None, **block, **FIXED_TRAINING_SETTINGS)
+
+
+def train_resumably(trainer: Trainer, run_name: str) -> None:
+    """``trainer.train()``, resumed from the last checkpoint under its ``output_dir`` when one is there."""
+    args = trainer.args
+    output_dir = Path(args.output_dir) if args.output_dir and args.save_strategy != "no" else None
+    resume = get_last_checkpoint(str(output_dir)) if output_dir and output_dir.is_dir() else None
+    if resume:
+        logger.info("Resuming %s from %s", run_name, resume)
+    trainer.train(resume_from_checkpoint=resume)
 
 
 def fit(
@@ -150,11 +163,7 @@ def fit(
     """
     collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
     trainer = ResponseOnlyTrainer(model=model, args=args, train_dataset=examples, data_collator=collator)
-    output_dir = Path(args.output_dir) if args.output_dir and args.save_strategy != "no" else None
-    resume = get_last_checkpoint(str(output_dir)) if output_dir and output_dir.is_dir() else None
-    if resume:
-        logger.info("Resuming %s from %s", run_name, resume)
-    trainer.train(resume_from_checkpoint=resume)
+    train_resumably(trainer, run_name)
     logged = [entry for entry in trainer.state.log_history if "loss" in entry]
     curve = pd.DataFrame(
         [{"step": e["step"], "epoch": float(e.get("epoch") or 0), "loss": float(e["loss"]), "learning_rate": float(e.get("learning_rate", float("nan")))} for e in logged],
@@ -183,6 +192,25 @@ def lora_config(expert: ExpertConfig, num_layers: int) -> LoraConfig:
     return LoraConfig(**{"task_type": "CAUSAL_LM", "bias": "none", **expert.lora, **layers})
 
 
+def load_for_training(base: BaseModelArtifact, args: TrainingArguments) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A fresh copy of the base to put LoRA on; a 4-bit base on CUDA is prepared for QLoRA training."""
+    model, tokenizer = load_model(base)
+    if base.loading.get("quantization") == "4bit" and torch.cuda.is_available():
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.activation_checkpointing)
+    return model, tokenizer
+
+
+def adapter_metadata(base: BaseModelArtifact, args: TrainingArguments) -> dict[str, Any]:
+    """What every trained adapter records of its base and its training arguments (the checkpoint folder left out: it is this machine's)."""
+    return {
+        "base_model": base.name,
+        "base_metadata": {k: v for k, v in base.metadata.items() if k in ("base_model", "build_id", "parameters", "vocab_size")},
+        "training_arguments": {k: v for k, v in args.to_sanitized_dict().items() if k not in ("output_dir", "logging_dir")},
+    }
+
+
 def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params: dict[str, Any], expert: str) -> tuple[AdapterArtifact, pd.DataFrame]:
     """SFT of one LoRA expert on ``examples`` (columns ``prompt``, ``response``), loss on responses only,
     on a fresh copy of the base. ``expert_params`` is its ``llm.experts`` block. Returns the adapter and its loss curve."""
@@ -193,11 +221,7 @@ def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params
     portable = {k: v for k, v in asdict(settings).items() if k != "training"} | {"training": {k: v for k, v in settings.training.items() if k != "output_dir"}}
     run = f"{expert}-{fingerprint(base.metadata, portable, pairs)}"
     args = training_arguments(settings.training, run)
-    model, tokenizer = load_model(base)
-    if base.loading.get("quantization") == "4bit" and torch.cuda.is_available():
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.activation_checkpointing)
+    model, tokenizer = load_for_training(base, args)
     config = lora_config(settings, model.config.num_hidden_layers)
     # LoRA's A matrices are drawn here, before Trainer seeds anything: without
     # this the adapter would depend on what the process ran before (a whole
@@ -221,14 +245,11 @@ def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params
     state = {k: v.detach().to("cpu").clone() for k, v in get_peft_model_state_dict(model).items()}
     metadata = {
         "expert": expert,
-        "base_model": base.name,
-        "base_metadata": {k: v for k, v in base.metadata.items() if k in ("base_model", "build_id", "parameters", "vocab_size")},
+        **adapter_metadata(base, args),
         "max_length": settings.max_length,
         "top_layers": settings.top_layers,
         "loss_on": settings.loss_on,
         "lora": config.to_dict(),
-        # What it was trained with, as TrainingArguments holds it (the checkpoint folder left out: it is this machine's).
-        "training_arguments": {k: v for k, v in args.to_sanitized_dict().items() if k not in ("output_dir", "logging_dir")},
         "training_examples": len(examples),
         "training_examples_cut": examples_cut,
         "training_data_fingerprint": fingerprint(pairs),

@@ -282,6 +282,15 @@ VERDICTS = {
 SIDE = {"love": 1, "like": 1, "mixed": 0, "dislike": -1}
 
 
+def verdict_of(reason: str) -> str:
+    """The verdict a reason closes with, read from its words (one of ``VERDICTS``), or ``other``
+    when it has none of their closing sentences: how a reasoner trained on these reasons is
+    checked for giving the teacher's verdicts rather than one for everybody."""
+    lowered = reason.lower()
+    found = [verdict for verdict, sentence in VERDICTS.items() if sentence.rstrip(".") in lowered]
+    return found[0] if len(found) == 1 else "other"
+
+
 def _closing(verdict: str, evidence: Evidence) -> str:
     """The closing sentence; it concedes ("Still, ...") when it goes against the aspects just named."""
     against = SIDE[verdict] * evidence.balance < 0
