@@ -1,5 +1,7 @@
 """GRPO on a trained LoRA expert (reason4rec.llm.reinforcement)."""
 
+import json
+
 import pandas as pd
 import pytest
 import torch
@@ -40,3 +42,22 @@ def test_a_failing_reward_stops_the_run(tiny_base, echo):
     prompts = pd.DataFrame({"prompt": ["Say something."] * 2})
     with pytest.raises(RuntimeError, match="could not be scored"):
         refine_adapter(tiny_base, echo, prompts, reward, smoke_grpo(max_steps=1), "echo_rl", {})
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tiny_base, echo, tmp_path, caplog):
+    def reward(prompts, completions, **_):  # longer is better: something to learn, deterministic
+        return [float(len(c[-1]["content"] if isinstance(c, list) else c)) for c in completions]
+
+    prompts = pd.DataFrame({"prompt": ["Say something.", "Say more."]})
+    settings = smoke_grpo(output_dir=str(tmp_path), max_steps=3, save_steps=1, logging_steps=1, save_total_limit=None)
+    _, log = refine_adapter(tiny_base, echo, prompts, reward, settings, "echo_rl", {})
+    (run,) = list(tmp_path.iterdir())
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
+    # As if killed during step 3: its checkpoint never written. The rerun resumes at step 2 and trains step 3 alone.
+    import shutil
+
+    shutil.rmtree(run / "checkpoint-3")
+    with caplog.at_level("INFO", logger="reason4rec.llm.training"):
+        _, again = refine_adapter(tiny_base, echo, prompts, reward, settings, "echo_rl", {})
+    assert "Resuming echo_rl" in caplog.text and f"{run / 'checkpoint-2'}" in caplog.text
+    assert again["step"].tolist() == [1, 2, 3] and again["reward"].iloc[:2].tolist() == log["reward"].iloc[:2].tolist()

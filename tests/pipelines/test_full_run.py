@@ -94,6 +94,13 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     assert list((project / "data/06_models/review_inferred.reasoner_adapter").glob("*/*/adapter_model.safetensors"))
     assert (project / "data/08_reporting/report/reason_ablations.md").read_text().startswith("# Effect of the reason generation approach")
 
+    # GRPO after the run, from the catalog: the refined reasoner scored on the same rows beside Reason4Rec.
+    run(project, monkeypatch, "refine_reasoner")
+    refined = latest(project, "data/08_reporting/refinement_accuracy.parquet")
+    assert set(refined["method"]) == {"Reason4Rec + GRPO", "Reason4Rec", "Reason4Rec w/o reason"} and (refined["rows"] == len(predictions)).all()
+    assert list((project / "data/06_models/reasoner_rl_adapter").glob("*/*/adapter_model.safetensors"))
+    assert (report / "refinement.md").read_text().startswith("# Reason4Rec + GRPO") and (report / "refinement_rewards.png").is_file()
+
     # Run distill_reasons again: the journal and the teacher cache answer everything.
     run(project, monkeypatch, "distill_reasons")
     usage = latest(project, "data/08_reporting/teacher_usage/distill_reasons.parquet")
