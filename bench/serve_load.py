@@ -2,6 +2,7 @@
 
     python bench/serve_load.py --bundle data/06_models/bundle                        # the default run's bundle
     python bench/serve_load.py --bundle data/06_models/bundle --write docs/serving-load.md
+    python bench/serve_load.py --bundle data/06_models/bundle --phases               # where a prediction's time goes
 
 Starts the service on a bundle in its own process on a free loopback port, then
 for each concurrency (1, 4, 16 clients, each sending its next request when its
@@ -11,6 +12,14 @@ different (user, item) pair the bundle's data has not seen rated, and no pair is
 asked twice in the run, so no answer comes from the engine's cache. Concurrency
 1 is one request at a time; the ratios are against it. Each level stops sending
 after ``--max-seconds``.
+
+``--phases`` instead times the engine in this process, without HTTP, on the
+same kind of pairs: the reasoner prompt's prefill alone, the reason's whole
+generation and the predictor's scoring, for one pair and for a batch of
+``--max-batch``. Prefill and scoring read hundreds of prompt tokens each and
+are bound by arithmetic, which a batch does not share; only the token-by-token
+decoding gets cheaper per pair in a batch. Their shares bound what batching
+can give.
 """
 
 from __future__ import annotations
@@ -85,6 +94,37 @@ def load(url: str, pairs: list[tuple[str, str]], concurrency: int, max_seconds: 
     }
 
 
+def phases(bundle: Path, batch: int) -> None:
+    """Seconds per pair of each phase of a prediction, for one pair and for ``batch`` pairs at once (nothing cached)."""
+    from reason4rec import Recommender
+    from reason4rec import contexts as ctx
+    from reason4rec.prediction import prediction_contexts
+
+    model = Recommender.from_bundle(bundle, verify=False)
+    tables, engine = model.bundle.tables, model.engine
+    pairs = unseen_pairs(bundle, 2 + batch, seed=1)
+    contexts = prediction_contexts(pd.DataFrame(pairs, columns=["user_id", "item_id"]), tables["interactions"], tables["history_pool"], tables["summaries"], model.prompting)
+    engine.load_adapters({"reasoner": model.bundle.adapters["reasoner"], "predictor": model.bundle.adapters["predictor"]})
+    rows = contexts.to_dict("records")
+    tokens = model.generation["max_new_tokens"]
+    print(f"{'pairs':>5} {'prefill':>9} {'generation':>11} {'scoring':>9} {'total':>9}   (seconds per pair)")
+    with engine.uncached():
+        engine.generate([ctx.reasoner_prompt(rows[0], model.prompting)], "reasoner", max_new_tokens=1)  # warm-up
+        for chosen in (rows[1:2], rows[2 : 2 + batch]):
+            prompts = [ctx.reasoner_prompt(r, model.prompting) for r in chosen]
+            began = time.perf_counter()
+            engine.generate(prompts, "reasoner", max_new_tokens=1, batch_size=len(prompts))
+            prefill = time.perf_counter() - began
+            began = time.perf_counter()
+            reasons = engine.generate(prompts, "reasoner", max_new_tokens=tokens, batch_size=len(prompts))
+            generation = time.perf_counter() - began
+            began = time.perf_counter()
+            engine.rating_distributions([ctx.predictor_prompt(r, model.prompting, o["text"]) for r, o in zip(chosen, reasons)], "predictor", batch_size=len(prompts))
+            scoring = time.perf_counter() - began
+            n = len(prompts)
+            print(f"{n:>5} {prefill / n:>9.2f} {generation / n:>11.2f} {scoring / n:>9.2f} {(generation + scoring) / n:>9.2f}")
+
+
 def serve(bundle: Path, max_batch: int, log: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -133,7 +173,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=4, help="requests answered before timing (not counted)")
     parser.add_argument("--max-seconds", type=float, default=300, help="stop sending at a level after this long")
     parser.add_argument("--write", type=Path, help="also write the table as Markdown here (e.g. docs/serving-load.md)")
+    parser.add_argument("--phases", action="store_true", help="time the phases of a prediction in this process instead (see above)")
     args = parser.parse_args()
+    if args.phases:
+        print(machine()["cpu"])
+        return phases(args.bundle, args.max_batch)
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 32))
     os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", str(1 << 32))
 
