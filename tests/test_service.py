@@ -91,6 +91,7 @@ BAD_PREDICT_REQUESTS = [
     ({"user_id": "U1", "item_id": "   "}, "item_id"),  # an empty id
     ({"user_id": "U1", "item_id": "x" * 201}, "item_id"),  # an overlong id
     ({"user_id": "U1", "item_id": "I1", "title": "T", "user_reviews": []}, "user_reviews"),  # two kinds of request at once
+    ({"user_id": "U1", "item_id": "I1", "title": "T"}, "title"),  # a title that would be ignored
     ({"user_reviews": [{"title": "T", "rating": 9, "review": "ok"}], "item_reviews": [], "title": "T"}, "user_reviews.0.rating"),  # out of range
     ({"user_reviews": [{"title": "T", "review": "ok"}], "item_reviews": [], "title": "T"}, "user_reviews.0.rating"),  # a review without its rating
     ({"user_reviews": [{"title": "T", "rating": 4, "review": "ok"}], "item_reviews": [], "title": "T"}, "item_reviews"),  # no reviews on a side

@@ -100,6 +100,8 @@ class PredictRequest(Strict):
             missing = [name for name in ("user_id", "item_id") if getattr(self, name) is None]
             if missing:
                 raise ValueError(f"missing {' and '.join(missing)}")
+            if self.title is not None:
+                raise ValueError("title goes only with user_reviews and item_reviews (an item id's title comes from the bundle's data)")
         return self
 
 
