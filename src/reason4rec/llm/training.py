@@ -99,6 +99,11 @@ class ResponseOnlyTrainer(Trainer):
         targets = labels[:, labels.shape[1] - keep + 1 :].to(logits.device)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum")
         loss = loss / (num_items_in_batch if num_items_in_batch is not None else (targets != -100).sum().clamp(min=1))
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            # ``num_items_in_batch`` counts the tokens of every rank, and DDP then averages the ranks'
+            # gradients: without this the loss, and so every gradient, is num_processes times too
+            # small (Trainer.compute_loss applies the same factor; this override replaces it).
+            loss = loss * (self.accelerator.num_processes // self.get_tp_size() if self.args.n_gpu <= 1 else self.args.n_gpu)
         return (loss, outputs) if return_outputs else loss
 
 
