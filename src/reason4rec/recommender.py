@@ -96,7 +96,9 @@ class Recommender:
     def _summaries(self, reviews: pd.DataFrame) -> pd.DataFrame:
         settings = self.bundle.settings
         if self.teacher is not None:
-            asked = SummaryTeacher(**settings["summary_teacher"]) if "summary_teacher" in settings else SummaryTeacher(0.0, 256, 3)
+            if "summary_teacher" not in settings:
+                raise ValueError("this bundle does not record how its run asked the teacher for summaries: export it again (kedro run --pipelines export_bundle)")
+            asked = SummaryTeacher(**settings["summary_teacher"])
             summaries, _ = teacher_summary_table(reviews, self.teacher, self.prompting.domain, asked, stage="predict_from_histories")
             return summaries
         if settings.get("summary_source") == "teacher":

@@ -111,17 +111,23 @@ class RecommendRequest(Strict):
     k: Annotated[int, Field(ge=1)] = 10
 
 
-def answer(row: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """A prediction row as the service answers it (JSON: no NaN, plain floats)."""
-    rating = row.get("rating")
-    distribution = row.get("distribution")
+def prediction_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """A prediction row's item, reason, rating, distribution and status as JSON has them (no NaN, plain floats)."""
+    rating, distribution = row.get("rating"), row.get("distribution")
     return {
-        "user_id": row.get("user_id"),
         "item_id": row.get("item_id"),
         "reason": row.get("reason"),
         "rating": None if rating is None or rating != rating else float(rating),
         "distribution": None if distribution is None else [float(p) for p in distribution],
         "status": row.get("status"),
+    }
+
+
+def answer(row: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """A prediction row as ``/v1/predict`` answers it."""
+    return {
+        "user_id": row.get("user_id"),
+        **prediction_fields(row),
         "user_history_size": int(row.get("user_history_size", 0)),
         "item_history_size": int(row.get("item_history_size", 0)),
         "seconds": round(seconds, 4),
@@ -297,9 +303,7 @@ def create_app(recommender, settings: ServiceSettings = ServiceSettings(), token
         rejected = [row["status"] for row in rows if str(row["status"]).startswith("rejected")]
         if rejected:
             raise HTTPException(status_code=422, detail=f"user_id: {rejected[0].removeprefix('rejected: ')}")
-        items = [{"rank": int(row["rank"]), **answer(row, 0.0)} for row in rows]
-        for item in items:
-            del item["seconds"], item["user_id"], item["user_history_size"], item["item_history_size"]
+        items = [{"rank": int(row["rank"]), **prediction_fields(row)} for row in rows]
         return {"user_id": request.user_id, "items": items, "seconds": round(time.perf_counter() - started, 4)}
 
     return app
