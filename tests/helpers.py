@@ -1,6 +1,10 @@
 """What the tests share: the smoke configuration (conf/smoke, as ``-e smoke`` reads it) and small helpers."""
 
 import copy
+import os
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -62,6 +66,8 @@ def run_pipeline(pipeline, inputs: dict, outputs: list[str]) -> dict:
         def _release(self) -> None:
             pass
 
+    if "params:llm.launcher" in pipeline.inputs():  # the experts train in this process, as conf/smoke has it
+        inputs = {"params:llm.launcher": SMOKE_PARAMS["llm"]["launcher"], **inputs}
     catalog = DataCatalog({name: MemoryDataset(value, copy_mode="assign") for name, value in inputs.items()})
     catalog["engine"] = MemoryDataset(copy_mode="assign")  # as conf/base/catalog.yml has it: the engine is shared, never copied
     for name in outputs:
@@ -77,3 +83,42 @@ def rating_examples(n=96):
     words = {1: "awful", 2: "poor", 3: "okay", 4: "good", 5: "superb"}
     rows = [(f"The album is {words[1 + i % 5]}. Rate it.", f"{RATING_PREFIX}{1 + i % 5}.0") for i in range(n)]
     return pd.DataFrame(rows, columns=["prompt", "response"])
+
+
+def generate_dag(project: Path, target: Path, env: str = "smoke") -> Path:
+    """``kedro airflow create --group-by namespace -j deploy/airflow_dag.j2`` in ``project``; the DAG file's path."""
+    command = [sys.executable, "-m", "kedro", "airflow", "create", "-e", env, "--group-by", "namespace", "-j", str(PROJECT_ROOT / "deploy" / "airflow_dag.j2"), "-t", str(target)]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=300, env={"KEDRO_DISABLE_TELEMETRY": "1", **os.environ})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (dag,) = target.glob("*.py")
+    return dag
+
+
+def load_dag_module(dag: Path) -> types.ModuleType:
+    """The DAG file as a module, with Airflow's ``dag`` and ``task`` decorators stubbed (Airflow is not installed here):
+    ``module.tasks`` maps each task id to the function the task runs."""
+    sdk = types.ModuleType("airflow.sdk")
+    registered = {}
+
+    class Task:
+        def __rshift__(self, other):
+            return other
+
+    def task(task_id):
+        def wrap(function):
+            registered[task_id] = function
+            return Task
+
+        return wrap
+
+    sdk.task = task
+    sdk.dag = lambda **_: (lambda function: function)
+    sys.modules.setdefault("airflow", types.ModuleType("airflow"))
+    sys.modules["airflow.sdk"] = sdk
+    try:
+        module = types.ModuleType("generated_dag")
+        exec(compile(dag.read_text(), str(dag), "exec"), module.__dict__)
+    finally:
+        del sys.modules["airflow.sdk"]
+    module.tasks = registered
+    return module

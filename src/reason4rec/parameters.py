@@ -269,10 +269,40 @@ class Inference:
 
 
 @dataclass(frozen=True)
+class Launcher:
+    """``llm.launcher``: where an expert's SFT runs.
+
+    One process and no ``config_file``: in the Kedro process (the default).
+    Otherwise ``command`` (``torchrun``, or ``accelerate`` with its config file:
+    FSDP, DeepSpeed, mixed precision) starts ``processes`` processes of
+    :mod:`reason4rec.training_launch`, and the node waits for rank 0's adapter
+    (docs/engine.md, "More than one process"). ``arguments`` go to the launcher
+    before the module (``--nnodes``, ``--main_process_ip``, ...).
+    """
+
+    processes: int = 1
+    command: str = "torchrun"
+    config_file: str | None = None
+    arguments: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        one_of("llm.launcher.command", self.command, ("torchrun", "accelerate"))
+        if self.processes < 1:
+            raise ValueError(f"llm.launcher.processes must be at least 1, not {self.processes}")
+        if self.config_file and self.command != "accelerate":
+            raise ValueError("llm.launcher.config_file is accelerate's configuration: set llm.launcher.command: accelerate")
+
+    @property
+    def in_process(self) -> bool:
+        return self.processes == 1 and not self.config_file
+
+
+@dataclass(frozen=True)
 class LLM:
     base: Base
     experts: dict[str, Any]  # one ExpertConfig per expert (ReasonerRLConfig for reasoner_rl); keys starting with "_" are YAML anchors
     inference: Inference = Inference()
+    launcher: Launcher = Launcher()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The whole method, smoke-sized (conf/smoke), through Kedro sessions, in a scratch copy of the project."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -9,12 +10,15 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from reason4rec import prompts
-from tests.helpers import PROJECT_ROOT, scratch_project
+from tests.helpers import PROJECT_ROOT, generate_dag, load_dag_module, scratch_project
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    return scratch_project(tmp_path_factory.mktemp("project"))
+    """The scratch project, its runs tracked by kedro-mlflow into a local store (conf/mlflow.yml, as docs/tracking.md says)."""
+    root = scratch_project(tmp_path_factory.mktemp("project"))
+    shutil.copy(PROJECT_ROOT / "conf" / "mlflow.yml", root / "conf" / "smoke" / "mlflow.yml")
+    return root
 
 
 def run(project: Path, monkeypatch, pipeline: str = "__default__", **runtime_params) -> None:
@@ -86,6 +90,13 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     assert metrics["calibration"]["rows"] == len(predictions) == sum(b["rows"] for b in metrics["calibration"]["bins"])
     assert 0 <= metrics["calibration"]["observed_coverage"] <= 1 and "## Does the rating follow the reason?" in (report / "report.md").read_text()
 
+    check_tracked_run(project, metrics)
+
+    # A task of the Airflow DAG (docs/deployment.md) runs on its own: the engine its node reads is built inside the task.
+    dag = load_dag_module(generate_dag(project, project / "dags"))
+    dag.tasks["distill-reasons"]()
+    pd.testing.assert_frame_equal(latest(project, "data/07_model_output/distilled_reasons.parquet"), attempts)
+
     # Table 4 after the run, from the catalog: each alternative's reasoner and predictor, scored on the same rows.
     run(project, monkeypatch, "reason_ablations")
     table4 = latest(project, "data/08_reporting/reason_ablation_accuracy.parquet")
@@ -107,6 +118,28 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
     assert usage["calls"].sum() == 0 or usage.empty
     again = latest(project, "data/07_model_output/distilled_reasons.parquet")
     pd.testing.assert_frame_equal(again.reset_index(drop=True), attempts.reset_index(drop=True))
+
+
+def check_tracked_run(project: Path, metrics: dict) -> None:
+    """The default run left one MLflow run with its parameters, metrics and report, and one nested run per trained expert with its loss curve."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("reason4rec").experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.info.run_name == "__default__" and parent.info.status == "FINISHED"
+    assert parent.data.params["llm.experts.predictor.training.weight_decay"] == "0.05" and parent.data.params["distill_reasons.tau"]
+    for row in metrics["accuracy"]:
+        key = {"Reason4Rec w/o reason": "Reason4Rec_w_o_reason", "SVD (biased MF)": "SVD_biased_MF", "SVD++": "SVDpp", "Global mean": "Global_mean"}.get(row["method"], row["method"])
+        assert abs(parent.data.metrics[f"mae.{key}"] - row["mae"]) < 1e-9, row["method"]
+    assert "report/evaluation_report.md" in {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    nested = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert set(nested) == {"summarizer", "reward_model", "reasoner", "predictor", "predictor_no_reason"}
+    for expert, run_ in nested.items():
+        curve = latest(project, f"data/08_reporting/loss_curves/{expert}_loss_curve.parquet")
+        logged = client.get_metric_history(run_.info.run_id, "loss")
+        assert [m.step for m in logged] == curve["step"].tolist() and run_.info.status == "FINISHED", expert
+        assert run_.data.params["learning_rate"] and run_.data.params["weight_decay"] == ("0.05" if expert.startswith("predictor") else "0.0")
 
 
 @pytest.mark.slow

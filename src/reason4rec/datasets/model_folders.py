@@ -128,6 +128,15 @@ def read_adapter_folder(folder: str | Path) -> AdapterArtifact:
     return AdapterArtifact(config, state, metadata)
 
 
+def write_base_folder(base: BaseModelArtifact, folder: Path) -> None:
+    """A Hugging Face folder (weights, tokenizer) when ``base`` holds its model, and ``training_metadata.json`` saying how to load it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if base.model is not None:
+        base.model.save_pretrained(str(folder))
+        base.tokenizer.save_pretrained(str(folder))
+    (folder / METADATA_FILE).write_text(json.dumps({"name": base.name, "loading": base.loading, **base.metadata}, indent=2, default=str))
+
+
 def read_base_folder(folder: str | Path) -> BaseModelArtifact:
     """A local base folder: its weights when it holds them, else the reference its metadata names."""
     metadata = json.loads(Path(folder, METADATA_FILE).read_text())
@@ -153,10 +162,7 @@ class BaseModelDataset(_VersionedFolderDataset):
         self._local_copies: dict[str, str] = {}
 
     def _write_files(self, data: BaseModelArtifact, folder: Path) -> None:
-        if data.model is not None:
-            data.model.save_pretrained(str(folder))
-            data.tokenizer.save_pretrained(str(folder))
-        (folder / METADATA_FILE).write_text(json.dumps({"name": data.name, "loading": data.loading, **data.metadata}, indent=2, default=str))
+        write_base_folder(data, folder)
 
     def load(self) -> BaseModelArtifact:
         source = self._full(self._get_load_path())

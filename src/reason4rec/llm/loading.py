@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import platform
 import time
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.integrations.fsdp import is_fsdp_enabled
 
 from reason4rec.llm.artifacts import BaseModelArtifact
 
@@ -21,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """This process's GPU (``LOCAL_RANK``, which torchrun and accelerate set, for a launched training), else the CPU."""
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def describe_device() -> str:
@@ -56,7 +59,9 @@ def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedToke
 
     ``quantization: 4bit`` loads NF4 with double quantization and bf16 compute
     (QLoRA) on CUDA. Where CUDA is absent, 4-bit is not used: the model loads in
-    full precision and a WARNING says so.
+    full precision and a WARNING says so. Under FSDP (a launch with accelerate's
+    FSDP config) the 4-bit weights are stored as bf16 and the rest loads in bf16,
+    as FSDP shards only layers of one dtype, and accelerate places the shards.
     """
     target = device()
     began = time.perf_counter()
@@ -74,14 +79,19 @@ def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedToke
             if target.type == "cuda":
                 from transformers import BitsAndBytesConfig
 
+                sharded = is_fsdp_enabled()
                 kwargs["quantization_config"] = BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16
-                )
-                kwargs["device_map"] = {"": 0}
+                    load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16,
+                    bnb_4bit_quant_storage=torch.bfloat16 if sharded else torch.uint8,
+                )  # fmt: skip
+                if sharded:
+                    kwargs["dtype"] = torch.bfloat16
+                else:
+                    kwargs["device_map"] = {"": target.index}
             else:
                 logger.warning("quantization=4bit needs CUDA; no GPU here, so %s loads unquantized on the CPU", base.name)
         model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-        if "device_map" not in kwargs:
+        if "device_map" not in kwargs and not is_fsdp_enabled():  # under FSDP accelerate places each rank's shards
             model = model.to(target)
     logger.info("Loaded the base %s from %s in %.1f s (%s, %s)", base.name, source, time.perf_counter() - began, next(model.parameters()).dtype, target)
     return model, tokenizer

@@ -84,7 +84,8 @@ def build_tiny_base(texts: Sequence[str], params: dict[str, Any]) -> tuple[Llama
     tokenizer.padding_side = "left"
     model = build_tiny_model(tokenizer, params["architecture"], params["seed"])
     examples = [encode_text(tokenizer, text, params["architecture"]["max_position_embeddings"]) for text in texts]
-    model, curve = fit(model, tokenizer, examples, training_arguments(params["pretraining"], "tiny-pretraining"), run_name="tiny-pretraining")
+    trainer, curve = fit(model, tokenizer, examples, training_arguments(params["pretraining"], "tiny-pretraining"), run_name="tiny-pretraining")
+    model = trainer.model
     final_loss = float(curve["loss"].iloc[-1])
     logger.info("Pre-trained the tiny base: final loss %.3f", final_loss)
     return model.eval(), tokenizer, {"build_id": fingerprint(list(texts), params), "final_loss": final_loss, **params}

@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 import torch
-from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
 from transformers import DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments, set_seed
+from transformers.integrations.fsdp import is_fsdp_enabled
 from transformers.trainer_utils import get_last_checkpoint
 
 from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact
@@ -156,8 +157,8 @@ def fit(
     examples: list[dict[str, list[int]]],
     args: TrainingArguments,
     run_name: str,
-) -> tuple[PreTrainedModel, pd.DataFrame]:
-    """Train ``model`` on tokenized examples; returns it and its loss curve.
+) -> tuple[Trainer, pd.DataFrame]:
+    """Train ``model`` on tokenized examples; returns the trainer (its ``model`` trained) and the loss curve.
 
     Checkpoints go to ``args.output_dir`` every ``save_steps`` steps; a run
     killed midway resumes from the last one, and its loss curve
@@ -168,13 +169,30 @@ def fit(
     """
     collator = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True)
     trainer = ResponseOnlyTrainer(model=model, args=args, train_dataset=examples, data_collator=collator)
+    if trainer.is_fsdp_enabled and isinstance(model, PeftModel):
+        # peft's FSDP recipe: the LoRA layers wrapped on their own, so only they are trainable in each shard.
+        from peft.utils.other import fsdp_auto_wrap_policy
+
+        trainer.accelerator.state.fsdp_plugin.auto_wrap_policy = fsdp_auto_wrap_policy(trainer.model)
     train_resumably(trainer, run_name)
     logged = [entry for entry in trainer.state.log_history if "loss" in entry]
     curve = pd.DataFrame(
         [{"step": e["step"], "epoch": float(e.get("epoch") or 0), "loss": float(e["loss"]), "learning_rate": float(e.get("learning_rate", float("nan")))} for e in logged],
         columns=LOSS_CURVE_COLUMNS,
     )
-    return trainer.model, curve
+    return trainer, curve
+
+
+def adapter_state(trainer: Trainer) -> dict[str, torch.Tensor]:
+    """The trained LoRA weights (PEFT key names) on the CPU. Under FSDP every rank calls this: the
+    shards are gathered into a full state dict first (peft's FSDP recipe saves the same way)."""
+    if trainer.is_fsdp_enabled:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+        whole = trainer.accelerator.get_state_dict(trainer.model)
+        state = get_peft_model_state_dict(trainer.accelerator.unwrap_model(trainer.model), state_dict=whole)
+    else:
+        state = get_peft_model_state_dict(trainer.model)
+    return {k: v.detach().to("cpu").clone() for k, v in state.items()}
 
 
 def fingerprint(*parts: Any) -> str:
@@ -200,7 +218,8 @@ def lora_config(expert: ExpertConfig, num_layers: int) -> LoraConfig:
 def load_for_training(base: BaseModelArtifact, args: TrainingArguments) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A fresh copy of the base to put LoRA on; a 4-bit base on CUDA is prepared for QLoRA training."""
     model, tokenizer = load_model(base)
-    if base.loading.get("quantization") == "4bit" and torch.cuda.is_available():
+    if base.loading.get("quantization") == "4bit" and torch.cuda.is_available() and not is_fsdp_enabled():
+        # Not under FSDP: it casts the layers it does not quantize to fp32, and FSDP shards only layers of one dtype.
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.activation_checkpointing)
@@ -246,8 +265,8 @@ def train_adapter(base: BaseModelArtifact, examples: pd.DataFrame, expert_params
             "(up to %d tokens dropped), while inference reads every prompt whole. Raise max_length in its llm.experts block to keep them whole.",
             examples_cut, len(encoded), expert, settings.max_length, max(cuts),
         )
-    model, curve = fit(model, tokenizer, encoded, args, run_name=run)
-    state = {k: v.detach().to("cpu").clone() for k, v in get_peft_model_state_dict(model).items()}
+    trainer, curve = fit(model, tokenizer, encoded, args, run_name=run)
+    state = adapter_state(trainer)
     metadata = {
         "expert": expert,
         **adapter_metadata(base, args),

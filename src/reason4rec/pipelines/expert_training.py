@@ -17,7 +17,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from kedro.pipeline import Node, Pipeline  # noqa: E402
 
+from reason4rec.llm.artifacts import AdapterArtifact, BaseModelArtifact  # noqa: E402
 from reason4rec.llm.training import train_adapter  # noqa: E402
+from reason4rec.parameters import Launcher  # noqa: E402
+from reason4rec.training_launch import launch_training  # noqa: E402
+from reason4rec.typed_config import typed_block  # noqa: E402
 
 # Expert -> the ``llm.experts`` entry holding its hyperparameters. The
 # "Without Reason" ablation's predictor trains exactly like the predictor.
@@ -28,6 +32,16 @@ EXPERTS = {
     "predictor": "predictor",
     "predictor_no_reason": "predictor",
 }
+
+
+def train_expert(
+    base: BaseModelArtifact, examples: pd.DataFrame, expert_params: dict, launcher_params: dict, expert: str
+) -> tuple[AdapterArtifact, pd.DataFrame]:
+    """The expert's adapter and loss curve, trained in this process or, per ``llm.launcher``, in processes of their own."""
+    launcher = typed_block(Launcher, launcher_params, "llm.launcher")
+    if launcher.in_process:
+        return train_adapter(base, examples, expert_params, expert)
+    return launch_training(base, examples, expert_params, expert, launcher)
 
 
 def plot_loss_curve(curve: pd.DataFrame, expert: str) -> plt.Figure:
@@ -51,12 +65,12 @@ def expert_training_pipeline(expert: str) -> Pipeline:
 
     return Pipeline(
         [
-            Node(bound(train_adapter, expert=expert), ["base_model", "sft_data", "params:expert"], ["adapter", "loss_curve"], name="train_adapter"),
+            Node(bound(train_expert, expert=expert), ["base_model", "sft_data", "params:expert", "params:launcher"], ["adapter", "loss_curve"], name="train_adapter"),
             Node(bound(plot_loss_curve, expert=expert), "loss_curve", "loss_plot", name="plot_loss_curve"),
         ],
         namespace=expert,
         inputs={"base_model": "base_model", "sft_data": f"{expert}_sft_data"},
         outputs={"adapter": f"{expert}_adapter", "loss_curve": f"{expert}_loss_curve", "loss_plot": f"{expert}_loss_plot"},
-        parameters={"params:expert": f"params:llm.experts.{EXPERTS[expert]}"},
+        parameters={"params:expert": f"params:llm.experts.{EXPERTS[expert]}", "params:launcher": "params:llm.launcher"},
         tags=["training", expert],
     )

@@ -11,7 +11,7 @@ from reason4rec.pipelines.expert_training import bound, expert_training_pipeline
 from .nodes import SUPERVISIONS, ablation_reasoner_sft_examples, compile_reason_ablations, reason_ablations_report, stack_reasoned_predictions
 
 SHARED_INPUTS = {"reasoner_contexts", "distilled_reasons", "teacher", "predictor_contexts", "test_contexts", "base_model", "engine"}
-SHARED_PARAMETERS = {"params:prompting", "params:distill_reasons", "params:reason_generation", "params:llm.experts.reasoner", "params:llm.experts.predictor"}
+SHARED_PARAMETERS = {"params:prompting", "params:distill_reasons", "params:reason_generation", "params:llm.experts.reasoner", "params:llm.experts.predictor", "params:llm.launcher"}
 
 
 def supervision_pipeline(supervision: str) -> Pipeline:
