@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,7 +172,7 @@ class OpenAIBatches:
             self.manifest.record(entry)
             entries.append(self._created(entry))
         if entries:
-            logger.info("teacher batches: submitted %d requests in %d batches (%s)", len(bodies), len(entries), ", ".join(e["batch_id"] for e in entries))
+            logger.info("teacher batches: submitted %d requests (%s)", len(bodies), ", ".join(e["batch_id"] for e in entries))
         return entries
 
     def _created(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -205,11 +205,10 @@ class OpenAIBatches:
             for batch_id in batch_ids:
                 if batch_id not in latest or latest[batch_id].status not in FINISHED:
                     latest[batch_id] = self.client.batches.retrieve(batch_id)
-            counts = [b.request_counts for b in latest.values() if b.request_counts is not None]
-            total, done, failed = (sum(getattr(c, name) for c in counts) for name in ("total", "completed", "failed"))
+            pending, done, failed = _request_counts(latest.values())
             running = [b.id for b in latest.values() if b.status not in FINISHED]
-            logger.info("teacher batches: %d requests pending, %d done, %d failed; %d of %d batches running", total - done - failed, done, failed, len(running), len(batch_ids))
-            progress.total, progress.n = total, done + failed
+            logger.info("teacher batches: %d requests pending, %d done, %d failed; %d of %d batches running", pending, done, failed, len(running), len(batch_ids))
+            progress.total, progress.n = pending + done + failed, done + failed
             progress.set_postfix(failed=failed, running=len(running))
             if not running:
                 progress.close()
@@ -241,8 +240,25 @@ class OpenAIBatches:
         return errors
 
 
+def _request_counts(batches: Iterable[Batch]) -> tuple[int, int, int]:
+    """Requests pending, done and failed; a finished batch's requests that were not done failed."""
+    pending = done = failed = 0
+    for batch in batches:
+        counts = batch.request_counts
+        if counts is None:
+            continue
+        done += counts.completed
+        if batch.status in FINISHED:
+            failed += counts.total - counts.completed
+        else:
+            failed += counts.failed
+            pending += counts.total - counts.completed - counts.failed
+    return pending, done, failed
+
+
 def _line_error(result: dict[str, Any], batch_id: str) -> str:
     """The error of a batch output line that holds no answer: its own ``error`` or its response's."""
-    error = result.get("error") or ((result.get("response") or {}).get("body") or {}).get("error") or {}
-    status = (result.get("response") or {}).get("status_code")
-    return f"batch {batch_id}: {'HTTP ' + str(status) + ' ' if status else ''}{error.get('code') or ''} {error.get('message') or ''}".strip()
+    response = result.get("response") or {}
+    error = result.get("error") or (response.get("body") or {}).get("error") or {}
+    status = f"HTTP {response['status_code']}" if response.get("status_code") else None
+    return f"batch {batch_id}: " + " ".join(part for part in (status, error.get("code"), error.get("message")) if part)
