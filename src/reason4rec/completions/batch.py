@@ -153,7 +153,7 @@ class OpenAIBatches:
                 for custom_id, error in errors.items():
                     on_failure(custom_id, error)
                 answered = set(entry["custom_ids"]) - errors.keys()
-                unanswered = {k: errors.get(k, error) for k, error in unanswered.items() if k not in answered}
+                unanswered = {k: errors.get(k, last_error) for k, last_error in unanswered.items() if k not in answered}
                 self.manifest.drop(entry["input_file_id"])
             if not unanswered:
                 break
