@@ -122,3 +122,20 @@ def load_dag_module(dag: Path) -> types.ModuleType:
         del sys.modules["airflow.sdk"]
     module.tasks = registered
     return module
+
+
+def rules_answer(body: dict) -> tuple[str, int, int]:
+    """The rules teacher's answer to a chat-completions request body: a fake server that
+    answers with it (``FakeBatchServer(answer=rules_answer)``) gives the pipelines answers they parse."""
+    from reason4rec.completions import CompletionRequest
+    from reason4rec.teacher.rules import RulesBackend
+
+    return RulesBackend().call(CompletionRequest(body["messages"][-1]["content"], temperature=body["temperature"], max_tokens=body["max_tokens"]))
+
+
+def batch_teacher_config(base_url: str, cache_path: Path) -> dict:
+    """conf/smoke's ``teacher:`` block in batch mode against a local fake of the OpenAI Batch API."""
+    return {
+        **SMOKE_GLOBALS["teacher"], "backend": "openai", "model": "gpt-test", "base_url": base_url, "cache_path": str(cache_path),
+        "mode": "batch", "batch": {**SMOKE_GLOBALS["teacher"]["batch"], "poll_interval_s": 0.01},
+    }  # fmt: skip

@@ -36,6 +36,15 @@ def test_params_reach_the_teacher_and_the_synthetic_world(project, monkeypatch):
     assert loaded.catalog.get("raw_reviews")._synthetic["n_users"] == 11
 
 
+def test_batch_mode_params_reach_the_teacher(project, monkeypatch):
+    teacher = {"backend": "openai", "model": "my-model", "mode": "batch", "batch": {"poll_interval_s": 5}}
+    description = context(project, monkeypatch, teacher=teacher).catalog.get("teacher")._describe()
+    assert description["mode"] == "batch" and description["batch"]["poll_interval_s"] == 5
+    assert description["batch"]["max_rounds"] == 3 and description["batch"]["price_factor"] == 0.5  # a partial block: the rest are defaults
+    with pytest.raises(ValueError, match=r"unknown teacher.batch setting\(s\) poll_every"):
+        context(project, monkeypatch, teacher={**teacher, "batch": {"poll_every": 5}})
+
+
 def test_a_misspelt_param_stops_the_run_and_is_named(project, monkeypatch):
     with pytest.raises(ValueError, match=r"unknown teacher setting\(s\) bakend"):
         context(project, monkeypatch, teacher={"bakend": "openai"})

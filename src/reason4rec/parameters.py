@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from reason4rec.completions.batch import BatchPolicy
 from reason4rec.prompts import WORDINGS
 from reason4rec.typed_config import typed_block
 
@@ -367,11 +369,16 @@ class SyntheticWorld:
 
 
 TEACHER_BACKENDS = ("rules", "openai")
+TEACHER_MODES = ("sync", "batch")
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """The ``teacher:`` block of ``globals.yml``; an unknown key is refused, not ignored."""
+    """The ``teacher:`` block of ``globals.yml``; an unknown key is refused, not ignored.
+
+    ``mode: batch`` sends what the cache cannot answer through the OpenAI Batch API,
+    as ``batch`` (:class:`~reason4rec.completions.batch.BatchPolicy`) says.
+    """
 
     backend: str = "rules"
     model: str | None = None
@@ -383,6 +390,8 @@ class TeacherConfig:
     backoff_max_s: float = 60.0
     cache_path: str | None = None
     prices_per_million_tokens: dict[str, Any] = field(default_factory=dict)
+    mode: str = "sync"
+    batch: BatchPolicy = field(default_factory=BatchPolicy)
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> TeacherConfig:
@@ -391,7 +400,16 @@ class TeacherConfig:
             raise ValueError(f"teacher.backend must be one of {', '.join(TEACHER_BACKENDS)}, got {typed.backend!r}")
         if typed.backend == "openai" and not typed.model:
             raise ValueError("teacher.model is required for the openai backend")
+        one_of("teacher.mode", typed.mode, TEACHER_MODES)
+        if typed.mode == "batch" and typed.backend != "openai":
+            raise ValueError(f"teacher.mode: batch needs teacher.backend: openai (the {typed.backend} teacher has no Batch API)")
         return typed
+
+    def batch_manifest_path(self) -> str | None:
+        """``batch.manifest_path``, or the answer cache's path with ``.batches.json`` (None: kept in memory)."""
+        if self.batch.manifest_path or not self.cache_path:
+            return self.batch.manifest_path
+        return str(Path(self.cache_path).with_suffix(".batches.json"))
 
 
 

@@ -5,7 +5,9 @@ wraps a backend (OpenAI-compatible HTTP, or the offline rules) with what a
 long, paid job needs: a persistent cache keyed by everything that decides the
 answer (so a rerun repeats no completed call), bounded concurrency, retries
 with exponential backoff and jitter that honour ``Retry-After``, failures
-recorded rather than raised, and token and cost accounting.
+recorded rather than raised, and token and cost accounting. With ``batches``
+set (``teacher.mode: batch``), what the cache cannot answer goes through the
+OpenAI Batch API instead (:mod:`reason4rec.completions.batch`), at its price.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, cast
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from reason4rec.completions.batch import OpenAIBatches
 from reason4rec.completions.cache import AnswerCache
 
 logger = logging.getLogger(__name__)
@@ -86,6 +89,16 @@ class Backend(Protocol):
         """Return ``(text, prompt_tokens, completion_tokens)``; raise RetryableError or any other error."""
 
 
+class BatchBackend(Backend, Protocol):
+    """A backend whose requests can go through the Batch API (``OpenAIBackend``)."""
+
+    def chat_body(self, request: CompletionRequest) -> dict[str, Any]:
+        """The chat-completions request body: what ``call`` sends, and a batch line's ``body``."""
+
+    def answer_of(self, body: dict[str, Any]) -> tuple[str, int, int]:
+        """``(text, prompt_tokens, completion_tokens)`` of a batch line's response body, as ``call`` reads a response."""
+
+
 @dataclass
 class RetryPolicy:
     max_retries: int = 6
@@ -100,12 +113,18 @@ class RetryPolicy:
 
 @dataclass
 class Usage:
+    """Counts of one stage and model. ``calls`` and the token counts include the batch ones,
+    which ``batch_*`` count again on their own (they cost ``batch.price_factor`` as much)."""
+
     calls: int = 0
     cache_hits: int = 0
     failures: int = 0
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    batch_calls: int = 0
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
 
 
 @dataclass
@@ -117,6 +136,7 @@ class CompletionClient:
     prices_per_million_tokens: dict[str, dict[str, float]] = field(default_factory=dict)
     sleep: Callable[[float], None] = time.sleep
     usage: dict[tuple[str, str], Usage] = field(default_factory=lambda: defaultdict(Usage))
+    batches: OpenAIBatches | None = None  # teacher.mode: batch (the backend must be a BatchBackend)
 
     def key(self, request: CompletionRequest) -> str:
         payload = {
@@ -131,10 +151,12 @@ class CompletionClient:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def complete(self, requests: Sequence[CompletionRequest], stage: str, desc: str | None = None) -> list[CompletionAnswer]:
-        """Answers in request order. Cached answers cost nothing; the rest run
-        ``concurrency`` at a time and are cached as each arrives. A request that
-        still fails after its retries comes back with ``error`` set."""
+        """Answers in request order. Cached answers cost nothing; the rest go in
+        batches (``batches`` set) or run ``concurrency`` at a time, and are cached
+        as each arrives. A request that still fails after its retries (or batch
+        rounds) comes back with ``error`` set."""
         usage = self.usage[(stage, self.backend.model)]
+        desc = desc or f"teacher {stage}"
         answers: list[CompletionAnswer | None] = [None] * len(requests)
         keys = [self.key(r) for r in requests]
         pending = []
@@ -145,7 +167,16 @@ class CompletionClient:
                 usage.cache_hits += 1
             else:
                 pending.append(index)
-        progress = tqdm(total=len(requests), initial=len(requests) - len(pending), desc=desc or f"teacher {stage}", unit="call")
+        if self.batches is not None and pending:
+            pending = self._answer_in_batches(requests, keys, pending, answers, usage, desc)
+        self._answer_synchronously(requests, keys, pending, answers, usage, desc)
+        failed = [a for a in answers if a is not None and not a.ok]
+        if failed:
+            logger.warning("teacher %s: %d of %d requests failed after retries (first error: %s)", stage, len(failed), len(requests), failed[0].error)
+        return answers  # type: ignore[return-value]
+
+    def _answer_synchronously(self, requests, keys, pending: list[int], answers: list, usage: Usage, desc: str) -> None:
+        progress = tqdm(total=len(requests), initial=len(requests) - len(pending), desc=desc, unit="call")
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
             futures = {pool.submit(self._call_with_retries, requests[i]): i for i in pending}
             for future in as_completed(futures):
@@ -161,12 +192,43 @@ class CompletionClient:
                     usage.failures += 1
                 answers[index] = answer
                 progress.update(1)
-                progress.set_postfix(failed=usage.failures, cost=f"${self.cost(stage):.4f}")
+                progress.set_postfix(failed=usage.failures, cost=f"${self._cost(self.backend.model, usage):.4f}")
         progress.close()
-        if usage.failures:
-            failed = [a for a in answers if a is not None and not a.ok]
-            logger.warning("teacher %s: %d of %d requests failed after retries (first error: %s)", stage, len(failed), len(requests), failed[0].error if failed else "")
-        return answers  # type: ignore[return-value]
+
+    def _answer_in_batches(self, requests, keys, pending: list[int], answers: list, usage: Usage, desc: str) -> list[int]:
+        """Answer ``pending`` through the Batch API, one batch (per file) for all of them; return
+        those left for the synchronous path (``failures: sync``). Every answered line is cached,
+        one of this call's or not (a resumed batch may hold requests of an earlier call)."""
+        batches, backend = cast(OpenAIBatches, self.batches), cast(BatchBackend, self.backend)
+        indices_of: dict[str, list[int]] = defaultdict(list)
+        for index in pending:
+            indices_of[keys[index]].append(index)
+
+        def on_answer(key: str, body: dict[str, Any]) -> None:
+            text, prompt_tokens, completion_tokens = backend.answer_of(body)
+            self.cache.put(key, text, prompt_tokens, completion_tokens, backend.model)
+            usage.calls += 1
+            usage.batch_calls += 1
+            usage.prompt_tokens += prompt_tokens
+            usage.completion_tokens += completion_tokens
+            usage.batch_prompt_tokens += prompt_tokens
+            usage.batch_completion_tokens += completion_tokens
+            for index in indices_of.get(key, []):
+                answers[index] = CompletionAnswer(text, prompt_tokens, completion_tokens, attempts=1)
+
+        def on_failure(key: str, error: str) -> None:
+            usage.calls += 1
+            usage.batch_calls += 1
+
+        bodies = {key: backend.chat_body(requests[indices[0]]) for key, indices in indices_of.items()}
+        unanswered = batches.run(bodies, on_answer, on_failure, desc)
+        left = [index for key in unanswered for index in indices_of[key]]
+        if batches.policy.failures == "sync":
+            return sorted(left)
+        for index in left:
+            answers[index] = CompletionAnswer(None, error=unanswered[keys[index]], attempts=1)
+            usage.failures += 1
+        return []
 
     def _call_with_retries(self, request: CompletionRequest) -> CompletionAnswer:
         attempt = 0
@@ -186,16 +248,23 @@ class CompletionClient:
         return sum(self._cost(model, usage) for (s, model), usage in self.usage.items() if stage in (None, s))
 
     def _cost(self, model: str, usage: Usage) -> float:
+        """Synchronous tokens at ``prices_per_million_tokens``, batch tokens at ``batch.price_factor`` of it."""
         price = self.prices_per_million_tokens.get(model, {})
-        return (usage.prompt_tokens * price.get("prompt", 0.0) + usage.completion_tokens * price.get("completion", 0.0)) / 1e6
+
+        def priced(prompt_tokens: int, completion_tokens: int) -> float:
+            return (prompt_tokens * price.get("prompt", 0.0) + completion_tokens * price.get("completion", 0.0)) / 1e6
+
+        price_factor = self.batches.policy.price_factor if self.batches is not None else 1.0
+        synchronous = priced(usage.prompt_tokens - usage.batch_prompt_tokens, usage.completion_tokens - usage.batch_completion_tokens)
+        return synchronous + price_factor * priced(usage.batch_prompt_tokens, usage.batch_completion_tokens)
 
     def usage_table(self) -> pd.DataFrame:
-        """Calls, cache hits, failures, tokens and estimated cost per stage and model."""
+        """Calls, cache hits, failures, tokens (of them through the Batch API: ``batch_*``) and estimated cost per stage and model."""
         rows = [
             {"stage": stage, "backend": self.backend.name, "model": model, **vars(usage), "estimated_cost_usd": round(self._cost(model, usage), 6)}
             for (stage, model), usage in self.usage.items()
         ]
-        columns = ["stage", "backend", "model", "calls", "cache_hits", "failures", "retries", "prompt_tokens", "completion_tokens", "estimated_cost_usd"]
+        columns = ["stage", "backend", "model", *(f.name for f in fields(Usage)), "estimated_cost_usd"]
         table = pd.DataFrame(rows, columns=columns)
         if len(table):
             logger.info("teacher usage:\n%s", table.to_string(index=False))

@@ -4,7 +4,8 @@ log-probabilities for the trained experts served by vLLM.
 
 Built on the official ``openai`` client with its own retries switched off:
 the ``CompletionClient`` retries, so that every attempt is counted and ``Retry-After``
-is honoured the same way for every server.
+is honoured the same way for every server. The chat backend also reaches the
+endpoint's Batch API (``batches``): the same request bodies, at the batch price.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
+from reason4rec.completions.batch import BatchManifest, BatchPolicy, OpenAIBatches
 from reason4rec.completions.client import RetryableError, CompletionRequest
+
+
+BATCH_API_RETRIES = 5
 
 
 class OpenAIBackend:
@@ -44,15 +50,23 @@ class OpenAIBackend:
         other.model = model
         return other
 
+    def chat_body(self, request: CompletionRequest) -> dict[str, Any]:
+        """The chat-completions request body: what ``call`` sends, and a batch line's ``body``."""
+        return {"model": self.model, "messages": request.messages(), "temperature": request.temperature, "max_tokens": request.max_tokens}
+
     def call(self, request: CompletionRequest) -> tuple[str, int, int]:
         with _retryable_errors():
-            response = self._client.chat.completions.create(
-                model=self.model,
-                messages=request.messages(),
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-            )
-        return response.choices[0].message.content or "", *_token_counts(response)
+            response = self._client.chat.completions.create(**self.chat_body(request))
+        return _chat_answer(response)
+
+    def answer_of(self, body: dict[str, Any]) -> tuple[str, int, int]:
+        """A batch output line's response body, read as ``call`` reads a response."""
+        return _chat_answer(ChatCompletion.model_validate(body))
+
+    def batches(self, policy: BatchPolicy) -> OpenAIBatches:
+        """The Batch API of this endpoint, with this key (``teacher.mode: batch``). Its calls are
+        retried by the ``openai`` client: one lost poll must not end a wait of hours."""
+        return OpenAIBatches(self._client.with_options(max_retries=BATCH_API_RETRIES), policy, BatchManifest(policy.manifest_path))
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r})"
@@ -111,6 +125,10 @@ def _retryable_errors() -> Iterator[None]:
         if error.status_code == 429 or error.status_code >= 500:
             raise RetryableError(f"HTTP {error.status_code}: {error.message}", _retry_after(error)) from error
         raise
+
+
+def _chat_answer(response: ChatCompletion) -> tuple[str, int, int]:
+    return response.choices[0].message.content or "", *_token_counts(response)
 
 
 def _token_counts(response: Any) -> tuple[int, int]:

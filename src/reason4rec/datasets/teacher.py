@@ -24,7 +24,8 @@ class TeacherDataset(AbstractDataset[None, CompletionClient]):
     Args:
         config: ``backend`` (``rules`` | ``openai``), ``model``, ``base_url``,
             ``concurrency``, ``timeout_s``, ``max_retries``, ``backoff_base_s``,
-            ``backoff_max_s``, ``cache_path``, ``prices_per_million_tokens``.
+            ``backoff_max_s``, ``cache_path``, ``prices_per_million_tokens``, ``mode``
+            (``sync`` | ``batch``: the OpenAI Batch API) and ``batch`` (its settings).
         credentials: ``{"api_key": ...}`` for ``openai``.
     """
 

@@ -4,6 +4,8 @@ block; Kedro's ``teacher`` catalog entry and :class:`~reason4rec.recommender.Rec
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reason4rec.completions.cache import AnswerCache
 from reason4rec.completions.client import CompletionClient, RetryPolicy
 from reason4rec.completions.openai_backend import OpenAIBackend
@@ -12,7 +14,7 @@ from reason4rec.teacher.rules import RulesBackend
 
 
 def teacher_client(config: TeacherConfig, api_key: str | None) -> CompletionClient:
-    """A ready client (backend, answer cache, retries, prices) for ``config``; ``api_key`` for ``openai``."""
+    """A ready client (backend, answer cache, retries, prices, Batch API in batch mode) for ``config``; ``api_key`` for ``openai``."""
     if config.backend == "rules":
         backend = RulesBackend(config.model or "rules-v1")
     else:
@@ -23,4 +25,5 @@ def teacher_client(config: TeacherConfig, api_key: str | None) -> CompletionClie
         concurrency=config.concurrency,
         retry=RetryPolicy(config.max_retries, config.backoff_base_s, config.backoff_max_s),
         prices_per_million_tokens=config.prices_per_million_tokens or {},
+        batches=backend.batches(replace(config.batch, manifest_path=config.batch_manifest_path())) if config.mode == "batch" else None,
     )

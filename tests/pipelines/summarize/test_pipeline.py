@@ -9,8 +9,10 @@ from reason4rec.pipelines.summarize.nodes import request_teacher_summaries
 from reason4rec.summaries import summary_table
 from reason4rec.completions import CompletionClient
 from reason4rec.completions.cache import AnswerCache
+from reason4rec.completions.fake_server import FakeBatchServer
+from reason4rec.datasets.teacher import TeacherDataset
 from reason4rec.teacher.rules import RulesBackend
-from tests.helpers import PROMPTING, SMOKE_WORLD, run_pipeline, smoke_expert
+from tests.helpers import PROMPTING, SMOKE_WORLD, batch_teacher_config, rules_answer, run_pipeline, smoke_expert
 
 SUMMARIZE = {
     "seed": 11, "teacher_sample_size": 12, "check_size": 4, "teacher": {"temperature": 0.0, "max_tokens": 128, "max_attempts": 2},
@@ -27,13 +29,13 @@ def world_and_pairs():
     return world, pool, pairs
 
 
-def run_summarize(tiny_base, **overrides):
+def run_summarize(tiny_base, teacher=None, **overrides):
     world, pool, pairs = world_and_pairs()
     return pool, pairs, run_pipeline(
         create_pipeline(),
         {
             "interactions_train": world, "history_pool": pool, "reward_pairs": pairs["reward"], "reasoner_pairs": pairs["reasoner"],
-            "teacher": CompletionClient(RulesBackend(), AnswerCache(None), concurrency=2), "base_model": tiny_base,
+            "teacher": teacher or CompletionClient(RulesBackend(), AnswerCache(None), concurrency=2), "base_model": tiny_base,
             "params:prompting": {**PROMPTING, "history_length": 3}, "params:summarize": {**SUMMARIZE, **overrides},
             "params:llm.experts.summarizer": smoke_expert("summarizer", num_train_epochs=1), "params:llm.inference": {"cache_path": None, "batch_size": 16},
         },
@@ -65,6 +67,18 @@ def test_with_teacher_summaries_the_teacher_summarizes_every_interaction(tiny_ba
     pool, _, out = run_summarize(tiny_base, use_teacher_summaries=True)
     assert len(out["summaries"]) == len(pool) and (out["summaries"]["source"] == "teacher").all()
     assert out["summaries"]["parsed"].all()
+
+
+def test_in_batch_mode_every_teacher_summary_comes_through_the_batch_api_once(tiny_base, tmp_path):
+    with FakeBatchServer(answer=rules_answer) as server:
+        teacher = TeacherDataset(batch_teacher_config(server.base_url, tmp_path / "teacher_cache.sqlite"), credentials={"api_key": "dummy"}).load()
+        pool, _, out = run_summarize(tiny_base, teacher=teacher, use_teacher_summaries=True)
+    assert len(out["summaries"]) == len(pool) and (out["summaries"]["source"] == "teacher").all() and out["summaries"]["parsed"].all()
+    assert len(out["teacher_summaries"]) == SUMMARIZE["teacher_sample_size"] + SUMMARIZE["check_size"]
+    # One batch for the sample, one for every interaction (the rules' summaries all parse: no second attempt); no line twice.
+    assert len(server.batches) == 2 and set(server.submitted.values()) == {1} and server.requests == {}
+    usage = teacher.usage_table().set_index("stage")
+    assert (usage["batch_calls"] == usage["calls"]).all() and usage.loc["summarize_all", "calls"] == len(pool) - usage.loc["summarize_all", "cache_hits"]
 
 
 def test_a_misspelt_summarize_setting_is_named_with_its_path():
