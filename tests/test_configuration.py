@@ -73,6 +73,14 @@ def test_unknown_teacher_setting_is_refused():
         TeacherDataset({"backend": "rules", "concurency": 4})
 
 
+def test_a_recommender_refuses_a_batch_teacher(tmp_path):
+    from reason4rec import Recommender
+
+    teacher = {"backend": "openai", "model": "gpt-4o-mini", "mode": "batch"}
+    with pytest.raises(ValueError, match="must be mode: sync, not batch"):
+        Recommender.from_bundle(tmp_path / "no-bundle-needed", teacher=teacher)
+
+
 def test_musical_instruments_environment_reads_the_real_file(project, monkeypatch):
     loaded = context(project, monkeypatch, env="musical_instruments")
     source = loaded.catalog.get("raw_reviews")

@@ -60,8 +60,11 @@ class Recommender:
         from ``teacher_api_key_env``), summarizes the reviews given to
         :meth:`predict_from_histories` instead of the bundle's summarizer, as a run with
         ``summarize.use_teacher_summaries`` summarizes its histories."""
+        settings = None if teacher is None else TeacherConfig.from_dict(dict(teacher))
+        if settings is not None and settings.mode == "batch":
+            raise ValueError("a Recommender answers while its caller waits: its teacher must be mode: sync, not batch (the Batch API answers within 24 hours)")
         bundle = read_bundle(path, verify=verify)
-        client = None if teacher is None else teacher_client(TeacherConfig.from_dict(dict(teacher)), os.environ.get(teacher_api_key_env))
+        client = None if settings is None else teacher_client(settings, os.environ.get(teacher_api_key_env))
         return cls(bundle, load_engine(bundle.base, {**LOCAL_INFERENCE, **(inference or {})}), client)
 
     def predict(self, user_id: str, item_id: str) -> dict[str, Any]:
