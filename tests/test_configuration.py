@@ -40,7 +40,7 @@ def test_batch_mode_params_reach_the_teacher(project, monkeypatch):
     teacher = {"backend": "openai", "model": "my-model", "mode": "batch", "batch": {"poll_interval_s": 5}}
     description = context(project, monkeypatch, teacher=teacher).catalog.get("teacher")._describe()
     assert description["mode"] == "batch" and description["batch"]["poll_interval_s"] == 5
-    assert description["batch"]["max_rounds"] == 3 and description["batch"]["price_factor"] == 0.5  # a partial block: the rest are defaults
+    assert description["batch"]["max_rounds"] == 3 and description["batch"]["price_factor"] == 0.5  # a partial block: the rest as globals.yml has them
     with pytest.raises(ValueError, match=r"unknown teacher.batch setting\(s\) poll_every"):
         context(project, monkeypatch, teacher={**teacher, "batch": {"poll_every": 5}})
 
