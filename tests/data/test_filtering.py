@@ -1,7 +1,6 @@
 import gzip
 import json
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -16,11 +15,12 @@ from reason4rec.data.filtering import (
     split_chronologically,
 )
 from reason4rec.data.readers import SCAN_SCHEMA, ReviewDump, ReviewFileError
+from reason4rec.datasets.duckdb_tables import DuckDBEngineDataset
 
 
 @pytest.fixture
 def con(tmp_path):
-    return duckdb.connect(config={"memory_limit": "256MB", "temp_directory": str(tmp_path / "spill")})
+    return DuckDBEngineDataset(memory_limit="256MB", temp_directory=str(tmp_path / "spill")).load()
 
 
 def scan_stream(rows):

@@ -67,7 +67,7 @@ def stream_into(con: duckdb.DuckDBPyConnection, table: str, stream: pa.RecordBat
             raised.append(error)
             raise
 
-    con.from_arrow(pa.RecordBatchReader.from_batches(stream.schema, batches())).create_view(f"{table}_stream", replace=True)
+    con.register(f"{table}_stream", pa.RecordBatchReader.from_batches(stream.schema, batches()))
     try:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS " + query.replace("{stream}", f"{table}_stream"))
     except duckdb.Error:
@@ -75,7 +75,7 @@ def stream_into(con: duckdb.DuckDBPyConnection, table: str, stream: pa.RecordBat
             raise raised[0] from None
         raise
     finally:
-        con.execute(f"DROP VIEW IF EXISTS {table}_stream")
+        con.unregister(f"{table}_stream")
     return con.table(table)
 
 
@@ -142,7 +142,7 @@ def filter_k_core(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyR
     below ``k``; the kept rows (a table: the text pass and the split read it) are
     the input's rows still there.
     """
-    interactions.create_view("k_core_input", replace=True)
+    con.register("k_core_input", interactions)
     con.execute("CREATE OR REPLACE TABLE k_core_pairs AS SELECT line_number, user_id, item_id FROM k_core_input")
     (total,), rounds = con.table("k_core_pairs").aggregate("count(*)").fetchall()[0], 0
     while True:
@@ -172,7 +172,7 @@ def read_review_text(
     scanned, which is an error.
     """
     stream_into(con, "item_titles", titles, "SELECT item_id, arg_max(title, line_number) AS title FROM {stream} GROUP BY item_id")
-    interactions.create_view("text_wanted", replace=True)
+    con.register("text_wanted", interactions)
     table = stream_into(
         con,
         "kept_review_text",
@@ -196,7 +196,7 @@ def ascending_line_numbers(con: duckdb.DuckDBPyConnection, interactions: duckdb.
     The query runs on a cursor of its own and starts here, not at the first chunk:
     the chunks are consumed inside another query on ``con`` (the text stream's).
     """
-    interactions.create_view("line_numbers_input", replace=True)
+    con.register("line_numbers_input", interactions)
     con.execute("CREATE OR REPLACE TABLE wanted_line_numbers AS SELECT line_number FROM line_numbers_input")
     reader = con.cursor().sql("SELECT line_number FROM wanted_line_numbers ORDER BY line_number").to_arrow_reader(LINE_NUMBER_BATCH)
     return (batch.column(0).to_numpy() for batch in reader)
@@ -237,12 +237,14 @@ def split_chronologically(
     if train_cut is None:  # no interactions: every split is empty
         train_cut = valid_cut = 0
     train = interactions.filter(f"timestamp <= {train_cut}")
-    train.create_view("train_interactions", replace=True)
+    users, items = train.project("user_id").distinct().set_alias("train_users"), train.project("item_id").distinct().set_alias("train_items")
     parts, rejects = [], []
     for name, part in (("valid", interactions.filter(f"timestamp > {train_cut} AND timestamp <= {valid_cut}")), ("test", interactions.filter(f"timestamp > {valid_cut}"))):
-        known = "user_id IN (SELECT user_id FROM train_interactions) AND item_id IN (SELECT item_id FROM train_interactions)"
-        parts.append(part.filter(known))
-        rejects.append(make_rejects(part.filter(f"NOT ({known})"), "split", quote("cold_start"), quote(f"{name} row whose user or item is not in train")))
+        part = part.set_alias(name)
+        warm = part.join(users, "user_id", how="semi").join(items, "item_id", how="semi")
+        parts.append(warm)
+        cold = part.join(warm.project("line_number").set_alias(f"warm_{name}"), "line_number", how="anti")
+        rejects.append(make_rejects(cold, "split", quote("cold_start"), quote(f"{name} row whose user or item is not in train")))
     return train, parts[0], parts[1], rejects[0].union(rejects[1])
 
 

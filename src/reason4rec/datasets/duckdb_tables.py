@@ -1,6 +1,6 @@
 """DuckDB in the catalog: the ingest's engine, and parquet tables it writes out of core.
 
-``ingest_engine`` is one in-memory DuckDB database per catalog (per run) with a
+``ingest_engine`` is one DuckDB database per catalog (per run) with a
 memory limit and a folder to spill to; the ingest's nodes pass relations over it
 from one to the next (``MemoryDataset`` entries, ``copy_mode: assign``).
 A published table (``interactions_train``...) is written from such a relation by
@@ -11,7 +11,9 @@ every later pipeline takes.
 
 from __future__ import annotations
 
+import atexit
 import os
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,12 +23,17 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Ve
 
 
 class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
-    """An in-memory DuckDB database that spills to disk: the same connection for every load.
+    """A DuckDB database for one run, on disk in ``temp_directory``: the same connection for every load.
+
+    On disk rather than in memory so that DuckDB can always move a table's blocks
+    out of memory: an in-memory database's tables compete with its sorts and joins
+    for ``memory_limit`` (5M lines ran out of it writing the rejects). The file is
+    removed when the process ends.
 
     Args:
         memory_limit: DuckDB's ``memory_limit`` (``1GB``): what its tables, sorts and
             joins hold in memory before spilling to ``temp_directory``.
-        temp_directory: where DuckDB spills (created when first loaded).
+        temp_directory: where the database file and DuckDB's spill go (created when first loaded).
         threads: DuckDB's worker threads (None: one per core).
     """
 
@@ -37,8 +44,12 @@ class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
 
     def load(self) -> duckdb.DuckDBPyConnection:
         if self._connection is None:
-            Path(self._config["temp_directory"]).mkdir(parents=True, exist_ok=True)
-            self._connection = duckdb.connect(config=self._config)
+            folder = Path(self._config["temp_directory"])
+            folder.mkdir(parents=True, exist_ok=True)
+            database = Path(tempfile.mkstemp(prefix="ingest-", suffix=".duckdb", dir=folder)[1])
+            database.unlink()  # DuckDB creates its own file there
+            self._connection = duckdb.connect(str(database), config=self._config)
+            atexit.register(_remove_database, self._connection, database)
         return self._connection
 
     def save(self, data: None) -> None:
@@ -46,6 +57,12 @@ class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
 
     def _describe(self) -> dict[str, Any]:
         return dict(self._config)
+
+
+def _remove_database(connection: duckdb.DuckDBPyConnection, database: Path) -> None:
+    connection.close()
+    for path in (database, database.with_name(database.name + ".wal")):
+        path.unlink(missing_ok=True)
 
 
 class DuckDBParquetDataset(AbstractVersionedDataset[duckdb.DuckDBPyRelation, pd.DataFrame]):
