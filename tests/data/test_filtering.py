@@ -1,58 +1,90 @@
+import gzip
+import json
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from reason4rec.data.filtering import attach_review_text, clean_reviews, filter_k_core, keep_time_window, split_chronologically
+from reason4rec.data.filtering import (
+    attach_review_text,
+    clean_reviews,
+    filter_k_core,
+    keep_time_window,
+    read_review_text,
+    split_chronologically,
+)
+from reason4rec.data.readers import SCAN_SCHEMA, ReviewDump, ReviewFileError
+from reason4rec.datasets.duckdb_tables import DuckDBEngineDataset
 
 
-def scan_frame(rows):
+@pytest.fixture
+def con(tmp_path):
+    return DuckDBEngineDataset(memory_limit="256MB", temp_directory=str(tmp_path / "spill")).load()
+
+
+def scan_stream(rows):
     """Rows as a dump's scan gives them: no text, only whether it is blank."""
     base = {"source_file": "f", "reject_reason": None, "reject_detail": "", "review_blank": False}
     frame = pd.DataFrame([{**base, **row} for row in rows])
     frame["line_number"] = range(1, len(frame) + 1)
-    return frame
+    return pa.Table.from_pandas(frame[SCAN_SCHEMA.names], schema=SCAN_SCHEMA, preserve_index=False).to_reader()
+
+
+def stream(frame):
+    return pa.Table.from_pandas(frame, preserve_index=False).to_reader()
 
 
 def good(user, item, ts, rating=4.0):
     return {"user_id": user, "item_id": item, "rating": rating, "timestamp": ts}
 
 
-def test_clean_rejects_each_bad_case_with_reason():
-    scanned = scan_frame(
-        [
-            good("u1", "i1", 10),
-            {**good("u1", "i2", 11), "rating": 6.0},
-            {**good("u1", "i3", 12), "rating": "five"},
-            {**good("u1", "i4", 13), "user_id": None},
-            {**good("u1", "i5", 14), "item_id": " "},
-            {**good("u1", "i6", 15), "review_blank": True},
-            {**good("u1", "i7", 16), "reject_reason": "invalid_utf8", "reject_detail": "bad byte"},
-            good("u1", "i1", 17),
-            {**good("u2", "i1", 18), "timestamp": None},
-        ]
-    )
-    kept, rejects = clean_reviews(scanned)
+def test_clean_rejects_each_bad_case_with_reason(con):
+    rows = [
+        good("u1", "i1", 10),
+        {**good("u1", "i2", 11), "rating": 6.0},
+        {**good("u1", "i3", 12), "rating": None},  # "five" in the file: the reader gives no number
+        {**good("u1", "i4", 13), "user_id": None},
+        {**good("u1", "i5", 14), "item_id": " \u3000"},  # blank as Python's str.strip() has it
+        {**good("u1", "i6", 15), "review_blank": True},
+        {**good("u1", "i7", 16), "reject_reason": "invalid_utf8", "reject_detail": "bad byte"},
+        good("u1", "i1", 17),
+        {**good("u2", "i1", 18), "timestamp": None},
+        {**good("u2", "i2", -5)},
+        {**good("u2", "i3", 1e30)},
+    ]
+    kept, rejects = (relation.df() for relation in clean_reviews(con, scan_stream(rows)))
     assert kept[["user_id", "item_id", "line_number"]].values.tolist() == [["u1", "i1", 1]]
     assert sorted(rejects["reason"]) == sorted(
-        ["invalid_rating", "invalid_rating", "missing_user_id", "missing_item_id", "empty_review", "invalid_utf8", "duplicate_review", "invalid_timestamp"]
+        ["invalid_rating", "invalid_rating", "missing_user_id", "missing_item_id", "empty_review", "invalid_utf8", "duplicate_review"] + ["invalid_timestamp"] * 3
     )
     assert rejects.set_index("reason").loc["duplicate_review", "line_number"] == 8
     assert rejects.set_index("reason").loc["invalid_utf8", "detail"] == "bad byte"
-    assert len(kept) + len(rejects) == len(scanned)
+    assert len(kept) + len(rejects) == len(rows)
 
 
-def test_kept_rows_get_their_text_and_a_title_placeholder():
-    kept = pd.DataFrame({**good(["u1", "u2"], ["i1", "i2"], [1, 2]), "source_file": "f", "line_number": [3, 7]})
-    texts = pd.DataFrame({"review": ["Nice.", "Loud."], "title": ["Blue Train", None]})
-    out = attach_review_text(kept, texts)
-    assert out[["review", "title"]].values.tolist() == [["Nice.", "Blue Train"], ["Loud.", "Item i2"]]
-    assert list(out.columns[:6]) == ["user_id", "item_id", "rating", "review", "title", "timestamp"]
+def test_clean_keeps_the_earliest_review_of_a_pair_by_time_then_line(con):
+    rows = [good("u2", "i1", 30), good("u1", "i1", 20), good("u2", "i1", 10), good("u1", "i2", 20), good("u1", "i1", 20)]
+    kept, rejects = (relation.df() for relation in clean_reviews(con, scan_stream(rows)))
+    assert sorted(kept[["user_id", "item_id", "timestamp", "line_number"]].values.tolist()) == [["u1", "i1", 20, 2], ["u1", "i2", 20, 4], ["u2", "i1", 10, 3]]
+    assert sorted(rejects["line_number"]) == [1, 5] and set(rejects["reason"]) == {"duplicate_review"}
 
 
-def test_a_review_missing_on_the_second_read_is_an_error():
-    kept = pd.DataFrame({**good(["u1"], ["i1"], [1]), "source_file": "f", "line_number": [3]})
+TITLES = pd.DataFrame({"item_id": ["i1", "i1", "i3"], "title": ["Old Name", "Blue Train", "Not kept"], "line_number": [1, 2, 3]})
+
+
+def test_kept_rows_get_their_text_and_a_title_placeholder(con):
+    kept = con.from_df(pd.DataFrame({**good(["u1", "u2"], ["i1", "i2"], [2, 1]), "source_file": "f", "line_number": [3, 7]}))
+    texts = pd.DataFrame({"line_number": [3, 5, 7], "review": ["Nice.", "Not kept.", "Loud."]})
+    out = attach_review_text(kept, read_review_text(con, kept, stream(texts), stream(TITLES))).df()
+    assert out[["review", "title"]].values.tolist() == [["Loud.", "Item i2"], ["Nice.", "Blue Train"]]  # in time order; a later title line wins
+    assert list(out.columns) == ["user_id", "item_id", "rating", "review", "title", "timestamp", "source_file", "line_number"]
+
+
+def test_a_review_missing_on_the_second_read_is_an_error(con):
+    kept = con.from_df(pd.DataFrame({**good(["u1"], ["i1"], [1]), "source_file": "f", "line_number": [3]}))
     with pytest.raises(ValueError, match="1 kept reviews were not found on the second read"):
-        attach_review_text(kept, pd.DataFrame({"review": [None], "title": [None]}))
+        read_review_text(con, kept, stream(pd.DataFrame({"line_number": [4], "review": ["Other."]})), stream(TITLES))
 
 
 def reference_k_core(frame, k):
@@ -70,24 +102,26 @@ def reference_k_core(frame, k):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_k_core_reaches_the_unique_fixed_point(seed):
+def test_k_core_reaches_the_unique_fixed_point(con, seed):
     rng = np.random.default_rng(seed)
     pairs = {(f"u{rng.integers(40)}", f"i{int(rng.pareto(1.0) * 5) % 40}") for _ in range(600)}
-    frame = pd.DataFrame(sorted(pairs), columns=["user_id", "item_id"]).assign(timestamp=0, rating=4.0)
-    kept, rejects = filter_k_core(frame, 5)
+    frame = pd.DataFrame(sorted(pairs), columns=["user_id", "item_id"]).assign(timestamp=0, rating=4.0, source_file="f")
+    frame["line_number"] = range(1, len(frame) + 1)
+    kept, rejects = (relation.df() for relation in filter_k_core(con, con.from_df(frame), 5))
     assert kept["user_id"].value_counts().min() >= 5 and kept["item_id"].value_counts().min() >= 5
     expected = reference_k_core(frame, 5)
     assert set(map(tuple, kept[["user_id", "item_id"]].values)) == set(map(tuple, expected[["user_id", "item_id"]].values))
     assert len(kept) + len(rejects) == len(frame) and (rejects["reason"] == "below_k_core").all()
 
 
-def test_time_window_keeps_last_days():
-    frame = pd.DataFrame({"user_id": ["a"] * 3, "item_id": ["x", "y", "z"], "timestamp": [0, 86400 * 5, 86400 * 10], "rating": 4.0})
-    kept, rejects = keep_time_window(frame, 6)
+def test_time_window_keeps_last_days(con):
+    frame = pd.DataFrame({"user_id": ["a"] * 3, "item_id": ["x", "y", "z"], "timestamp": [0, 86400 * 5, 86400 * 10], "rating": 4.0, "source_file": "f", "line_number": [1, 2, 3]})
+    kept, rejects = (relation.df() for relation in keep_time_window(con, con.from_df(frame), 6))
     assert kept["item_id"].tolist() == ["y", "z"] and rejects["item_id"].tolist() == ["x"]
+    assert rejects["detail"].tolist() == ["older than the last 6 days"]
 
 
-def test_split_has_no_leakage_and_no_cold_start():
+def test_split_has_no_leakage_and_no_cold_start(con):
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(
         {
@@ -95,9 +129,11 @@ def test_split_has_no_leakage_and_no_cold_start():
             "item_id": [f"i{i}" for i in rng.integers(0, 30, 800)],
             "timestamp": rng.integers(0, 200, 800),  # many ties at every cut
             "rating": 4.0,
+            "source_file": "f",
+            "line_number": range(1, 801),
         }
     )
-    train, valid, test, rejects = split_chronologically(frame, 0.1, 0.1)
+    train, valid, test, rejects = (relation.df() for relation in split_chronologically(con.from_df(frame), 0.1, 0.1))
     assert train["timestamp"].max() < valid["timestamp"].min()
     assert max(train["timestamp"].max(), valid["timestamp"].max()) < test["timestamp"].min()
     for part in (valid, test):
@@ -106,6 +142,15 @@ def test_split_has_no_leakage_and_no_cold_start():
     assert 0.75 < len(train) / len(frame) < 0.85
 
 
-def test_split_rejects_bad_fractions():
+def test_split_rejects_bad_fractions(con):
     with pytest.raises(ValueError, match="split fractions"):
-        split_chronologically(pd.DataFrame({"timestamp": [1]}), 0.6, 0.5)
+        split_chronologically(con.from_df(pd.DataFrame({"timestamp": [1]})), 0.6, 0.5)
+
+
+def test_a_truncated_dump_is_named_through_duckdb(con, tmp_path):
+    """The reader's own error comes out of the DuckDB query that streams it."""
+    data = gzip.compress(("\n".join(json.dumps({"reviewerID": "A1", "asin": "B1", "overall": 5.0, "reviewText": "Good.", "unixReviewTime": 1}) for _ in range(2000)) + "\n").encode())
+    path = tmp_path / "cut.json.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReviewFileError, match=r"cut\.json\.gz is truncated or corrupt: read \d+ complete lines"):
+        clean_reviews(con, ReviewDump("amazon", path).scan())

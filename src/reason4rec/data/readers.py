@@ -1,12 +1,14 @@
 """Readers for public review dumps: Amazon (2014, 2018, 2023 releases) and Yelp.
 
-A dump is read in two passes, so memory does not grow with the raw file:
+A dump is read in two passes, each a stream of Arrow record batches (one per
+block of lines), so neither pass holds the file, nor what it keeps, in memory:
 
-1. ``ReviewDump.scan`` returns one row per input line with the ids, rating,
+1. ``ReviewDump.scan`` gives one row per input line with the ids, rating,
    timestamp and whether the review text is blank, never the text itself.
-   Cleaning, the time window and the k-core run on this table.
-2. ``ReviewDump.texts`` reads the file again and returns the review text (and
-   title) of the lines that survived, and only those.
+   Cleaning, the time window and the k-core run on this table, in DuckDB
+   (:mod:`reason4rec.data.filtering`).
+2. ``ReviewDump.texts`` reads the file again and gives the review text of the
+   lines that survived, and only those; ``ReviewDump.titles`` the items' titles.
 
 Both passes parse blocks of lines with pyarrow's JSON reader. A block it cannot
 take whole (a malformed line, bad UTF-8, a field of an unexpected type, two
@@ -27,7 +29,7 @@ import json
 import logging
 import lzma
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,7 +43,13 @@ import pyarrow.json as pa_json
 
 logger = logging.getLogger(__name__)
 
-SCAN_COLUMNS = ["user_id", "item_id", "rating", "timestamp", "review_blank", "source_file", "line_number", "reject_reason", "reject_detail"]
+SCAN_SCHEMA = pa.schema(
+    [("user_id", pa.string()), ("item_id", pa.string()), ("rating", pa.float64()), ("timestamp", pa.float64()), ("review_blank", pa.bool_()),
+     ("source_file", pa.string()), ("line_number", pa.int64()), ("reject_reason", pa.string()), ("reject_detail", pa.string())]
+)
+TEXT_SCHEMA = pa.schema([("line_number", pa.int64()), ("review", pa.string())])
+TITLE_SCHEMA = pa.schema([("item_id", pa.string()), ("title", pa.string()), ("line_number", pa.int64())])
+TITLE_BATCH_ROWS = 100_000
 BLOCK_BYTES = 16 << 20
 # pyarrow parses a block in chunks of this size on every core; a longer line sends its block to the line-by-line path.
 PARSE_CHUNK_BYTES = 4 << 20
@@ -283,94 +291,107 @@ class ReviewDump:
             table, offsets = parsed if parsed is not None else _parse_lines(block, self.format)
             yield offsets + first, table, parsed is not None
 
-    def scan(self) -> pd.DataFrame:
-        """One row per non-blank line in ``SCAN_COLUMNS``: no review text, so its
-        size is the number of lines times a few ids and numbers."""
-        parts, blocks, line_by_line = [], 0, 0
+    def scan(self) -> pa.RecordBatchReader:
+        """One row per non-blank line in ``SCAN_SCHEMA``, a batch per block: no review
+        text, and nothing kept between batches, so a pass costs one block's memory."""
+        return pa.RecordBatchReader.from_batches(SCAN_SCHEMA, self._scan_batches())
+
+    def _scan_batches(self) -> Iterator[pa.RecordBatch]:
+        lines = unreadable = blocks = line_by_line = 0
         for numbers, table, whole in self._blocks():
-            blocks += 1
-            line_by_line += not whole
-            part = table.select(["user_id", "item_id", "rating", "timestamp", "review_blank"])
-            part = part.set_column(2, "rating", pc.cast(part["rating"], pa.float64())).set_column(3, "timestamp", pc.cast(part["timestamp"], pa.float64()))
+            blocks, line_by_line, lines = blocks + 1, line_by_line + (not whole), lines + len(numbers)
             reasons = table["reject_reason"] if "reject_reason" in table.column_names else pa.nulls(table.num_rows, pa.string())
             details = table["reject_detail"] if "reject_detail" in table.column_names else pa.nulls(table.num_rows, pa.string())
-            parts.append(part.append_column("line_number", pa.array(numbers, pa.int64())).append_column("reject_reason", reasons).append_column("reject_detail", details))
-        if not parts:
-            return pd.DataFrame(columns=SCAN_COLUMNS)
-        scanned = pa.concat_tables(parts).to_pandas()
-        scanned["source_file"] = pd.Categorical.from_codes(np.zeros(len(scanned), dtype=np.int8), [self.reviews_path])
-        scanned["reject_reason"] = scanned["reject_reason"].astype(object).where(scanned["reject_reason"].notna(), None)
-        scanned["reject_detail"] = scanned["reject_detail"].fillna("")
-        logger.info(
-            "Scanned %d lines of %s (%d unreadable; %d of %d blocks needed the line-by-line parser)",
-            len(scanned), self.reviews_path, scanned["reject_reason"].notna().sum(), line_by_line, blocks,
-        )
-        return scanned[SCAN_COLUMNS]
+            unreadable += len(reasons) - reasons.null_count
+            scanned = pa.table(
+                {
+                    "user_id": table["user_id"],
+                    "item_id": table["item_id"],
+                    "rating": pc.cast(table["rating"], pa.float64()),
+                    "timestamp": pc.cast(table["timestamp"], pa.float64()),
+                    "review_blank": table["review_blank"],
+                    "source_file": pa.repeat(pa.scalar(self.reviews_path), table.num_rows),
+                    "line_number": pa.array(numbers, pa.int64()),
+                    "reject_reason": reasons,
+                    "reject_detail": pc.fill_null(details, ""),
+                },
+                schema=SCAN_SCHEMA,
+            )
+            yield from scanned.to_batches()
+        logger.info("Scanned %d lines of %s (%d unreadable; %d of %d blocks needed the line-by-line parser)", lines, self.reviews_path, unreadable, line_by_line, blocks)
 
-    def texts(self, line_numbers: pd.Series | np.ndarray, item_ids: pd.Series | np.ndarray) -> pd.DataFrame:
-        """``review`` (stripped) and ``title`` of the given lines, in their order,
-        read again from the file; titles from the metadata file, or missing without one.
+    def texts(self, line_numbers: Iterable[np.ndarray]) -> pa.RecordBatchReader:
+        """``line_number`` and ``review`` (stripped) of the given lines, read again from the file.
 
-        The texts stay Arrow strings throughout (no Python object per review),
-        stripped as each block is read, and are copied once more only to put
-        them in the order asked for.
+        ``line_numbers`` come in ascending chunks (the kept lines, streamed out of
+        DuckDB), consumed as the file is read, so neither they nor the texts found
+        are ever held whole. A line asked for and not found is simply absent.
         """
-        numbers = np.asarray(line_numbers, dtype=np.int64)
-        wanted = np.unique(numbers)
-        found_numbers, found_reviews = [], []
+        return pa.RecordBatchReader.from_batches(TEXT_SCHEMA, self._text_batches(iter(line_numbers)))
+
+    def _text_batches(self, chunks: Iterator[np.ndarray]) -> Iterator[pa.RecordBatch]:
+        wanted = np.empty(0, dtype=np.int64)
         for block_numbers, table, _ in self._blocks():
-            keep = np.isin(block_numbers, wanted, assume_unique=True)
+            if not len(block_numbers):
+                continue
+            last = block_numbers[-1]
+            while not (len(wanted) and wanted[-1] > last) and (chunk := next(chunks, None)) is not None:
+                wanted = np.concatenate([wanted, np.asarray(chunk, dtype=np.int64)])
+            upto = np.searchsorted(wanted, last, side="right")
+            keep = np.isin(block_numbers, wanted[:upto], assume_unique=True)
+            wanted = wanted[upto:]
             if keep.any():
-                found_numbers.append(block_numbers[keep])
-                found_reviews.append(pc.utf8_trim_whitespace(table["review"].filter(pa.array(keep))))
-        if found_reviews:
-            found = pa.chunked_array([c for chunk in found_reviews for c in chunk.chunks], pa.string())
-            del found_reviews
-            position = pd.Index(np.concatenate(found_numbers)).get_indexer(numbers)
-            reviews = found.take(pa.array(position, mask=position < 0)).combine_chunks()
-            del found
-        else:
-            reviews = pa.nulls(len(numbers), pa.string())
-        texts = pd.DataFrame({"review": pd.Series(pd.arrays.ArrowStringArray(reviews))})
-        if self.metadata_path:
-            id_keys, title_key = (("business_id",), "name") if self.source == "yelp" else (("parent_asin", "asin"), "title")
-            ids = pd.Series(np.asarray(item_ids, dtype=str))
-            titles = read_titles(self.metadata_path, id_keys, title_key, wanted=set(ids))
-            texts["title"] = ids.map(titles).to_numpy()
-        else:
-            texts["title"] = None
-        return texts
+                found = pa.table({"line_number": block_numbers[keep], "review": pc.utf8_trim_whitespace(table["review"].filter(pa.array(keep)))}, schema=TEXT_SCHEMA)
+                yield from found.to_batches()
+
+    def titles(self) -> pa.RecordBatchReader:
+        """``item_id``, ``title`` and metadata ``line_number`` of every item with a title
+        in the metadata file (none without one); a later line for an item wins."""
+        if not self.metadata_path:
+            return pa.RecordBatchReader.from_batches(TITLE_SCHEMA, iter([]))
+        id_keys, title_key = (("business_id",), "name") if self.source == "yelp" else (("parent_asin", "asin"), "title")
+        return read_titles(self.metadata_path, id_keys, title_key)
 
 
-def read_titles(path: str | Path, id_keys: tuple[str, ...], title_key: str, wanted: set[str] | None = None) -> dict[str, str]:
-    """Map item id to title from a metadata file (JSON lines, or 2014 Python literals).
+def read_titles(path: str | Path, id_keys: tuple[str, ...], title_key: str) -> pa.RecordBatchReader:
+    """Item id, title (stripped) and line number from a metadata file (JSON lines, or
+    2014 Python literals), in batches, for DuckDB to join on the kept items.
 
-    ``wanted`` keeps only those items (the kept rows'), so the map's size follows
-    the data kept, not the catalogue. Lines that cannot be parsed are skipped with
-    a count in the log: a missing title only costs a placeholder later, never a review.
+    Lines that cannot be parsed, and items without a title, are skipped with a count
+    in the log: a missing title only costs a placeholder later, never a review.
     """
-    titles: dict[str, str] = {}
-    skipped = 0
-    for record in _parse_metadata(path):
+    return pa.RecordBatchReader.from_batches(TITLE_SCHEMA, _title_batches(path, id_keys, title_key))
+
+
+def _title_batches(path: str | Path, id_keys: tuple[str, ...], title_key: str) -> Iterator[pa.RecordBatch]:
+    rows: dict[str, list] = {"item_id": [], "title": [], "line_number": []}
+    titled = skipped = 0
+    for line_number, record in _parse_metadata(path):
         if record is None:
             skipped += 1
             continue
         item_id = next((record[key] for key in id_keys if record.get(key)), None)
         title = record.get(title_key)
-        if item_id and (wanted is None or str(item_id) in wanted) and isinstance(title, str) and title.strip():
-            titles[str(item_id)] = title.strip()
-    logger.info("Read %d titles from %s (%d lines skipped)", len(titles), path, skipped)
-    return titles
+        if item_id and isinstance(title, str) and title.strip():
+            for name, value in (("item_id", str(item_id)), ("title", title.strip()), ("line_number", line_number)):
+                rows[name].append(value)
+        if len(rows["item_id"]) == TITLE_BATCH_ROWS:
+            titled += TITLE_BATCH_ROWS
+            yield pa.record_batch(rows, schema=TITLE_SCHEMA)
+            rows = {name: [] for name in rows}
+    titled += len(rows["item_id"])
+    yield pa.record_batch(rows, schema=TITLE_SCHEMA)
+    logger.info("Read %d titles from %s (%d lines skipped)", titled, path, skipped)
 
 
-def _parse_metadata(path: str | Path) -> Iterator[dict | None]:
-    """Parse metadata lines as JSON, falling back to Python literals.
+def _parse_metadata(path: str | Path) -> Iterator[tuple[int, dict | None]]:
+    """``(line_number, record)`` of metadata lines parsed as JSON, falling back to Python literals.
 
     The 2014 Amazon metadata is written with ``repr`` (its publisher reads it
     with ``eval``); ``ast.literal_eval`` reads it without executing anything.
     ``None`` stands for a line that is neither.
     """
-    for _, raw in iter_lines(path):
+    for line_number, raw in iter_lines(path):
         text = raw.decode("utf-8", errors="replace")
         if not text.strip():
             continue
@@ -381,4 +402,4 @@ def _parse_metadata(path: str | Path) -> Iterator[dict | None]:
                 record = ast.literal_eval(text)
             except (ValueError, SyntaxError, MemoryError, RecursionError):
                 record = None
-        yield record if isinstance(record, dict) else None
+        yield line_number, record if isinstance(record, dict) else None

@@ -10,10 +10,12 @@ whether generated reasons recover them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 # Aspect -> (positive phrasings, negative phrasings). Several of each so
 # reviews are not one template.
@@ -173,19 +175,25 @@ def _capitalise(text: str) -> str:
 class GeneratedReviews:
     """The synthetic world behind the two-pass interface of a review dump
     (:class:`reason4rec.data.readers.ReviewDump`): ``scan`` without the text,
-    ``texts`` for the kept lines, so the ingest is one path for both."""
+    ``texts`` for the kept lines, ``titles`` per item, as Arrow streams, so the
+    ingest is one path for both."""
 
     def __init__(self, params: dict[str, Any]):
         world = generate_review_world(params)
         self._world = world.assign(line_number=np.arange(1, len(world) + 1))
 
-    def scan(self) -> pd.DataFrame:
+    def scan(self) -> pa.RecordBatchReader:
         world = self._world
         scanned = world.drop(columns=["review", "title"]).assign(
             review_blank=world["review"].str.strip() == "", source_file="synthetic", reject_reason=None, reject_detail=""
         )
-        return scanned
+        return pa.Table.from_pandas(scanned, preserve_index=False).to_reader()
 
-    def texts(self, line_numbers: pd.Series | np.ndarray, item_ids: pd.Series | np.ndarray) -> pd.DataFrame:
-        rows = self._world.set_index("line_number").loc[np.asarray(line_numbers, dtype=np.int64)]
-        return pd.DataFrame({"review": rows["review"].str.strip().to_numpy(), "title": rows["title"].to_numpy()})
+    def texts(self, line_numbers: Iterable[np.ndarray]) -> pa.RecordBatchReader:
+        wanted = np.concatenate([np.empty(0, dtype=np.int64), *line_numbers])
+        rows = self._world[self._world["line_number"].isin(wanted)]
+        return pa.table({"line_number": rows["line_number"].to_numpy(), "review": rows["review"].str.strip().to_numpy()}).to_reader()
+
+    def titles(self) -> pa.RecordBatchReader:
+        items = self._world.drop_duplicates("item_id")
+        return pa.table({"item_id": items["item_id"].to_numpy(), "title": items["title"].to_numpy(), "line_number": items["line_number"].to_numpy()}).to_reader()

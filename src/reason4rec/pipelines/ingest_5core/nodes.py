@@ -1,23 +1,27 @@
 """Nodes of ``ingest_5core``: thin wrappers over :mod:`reason4rec.data.filtering`
-(two passes over the raw reviews: ids first, the kept rows' text last),
-the fixed-seed pair samples, and the base model."""
+(two passes over the raw reviews, ids first, the kept rows' text last, into the
+``ingest_engine``'s DuckDB tables, out of core), the fixed-seed pair samples, and
+the base model."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from reason4rec import contexts as ctx
 from reason4rec import prompts
 from reason4rec.data.filtering import (
-    INTERACTION_COLUMNS,
+    ascending_line_numbers,
     attach_review_text,
     clean_reviews,
+    combine_rejects,
     dataset_statistics,
     filter_k_core,
     keep_time_window,
+    read_review_text,
     split_chronologically,
 )
 from reason4rec.data.readers import ReviewDump
@@ -29,43 +33,50 @@ from reason4rec.typed_config import typed_block
 
 logger = logging.getLogger(__name__)
 
+Relation = duckdb.DuckDBPyRelation
 
-def clean(raw_reviews: ReviewDump | GeneratedReviews) -> tuple[pd.DataFrame, pd.DataFrame]:
+
+def clean(raw_reviews: ReviewDump | GeneratedReviews, ingest_engine: duckdb.DuckDBPyConnection) -> tuple[Relation, Relation]:
     """Cleaning on the first pass over the reviews: ids, ratings and times, no text."""
-    return clean_reviews(raw_reviews.scan())
+    return clean_reviews(ingest_engine, raw_reviews.scan())
 
 
-def read_kept_text(interactions: pd.DataFrame, raw_reviews: ReviewDump | GeneratedReviews) -> pd.DataFrame:
-    """The second pass: review text and title for the rows the k-core kept, and only those."""
-    return attach_review_text(interactions, raw_reviews.texts(interactions["line_number"], interactions["item_id"]))
-
-
-def window_and_k_core(interactions: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def window_and_k_core(interactions: Relation, params: dict[str, Any], ingest_engine: duckdb.DuckDBPyConnection) -> tuple[Relation, Relation]:
     """The optional time window first (the paper keeps the last months of Books
     and Yelp), then the k-core on what is left."""
     config = typed_block(Ingest, params, "ingest")
-    windowed, window_rejects = keep_time_window(interactions, config.time_window_days)
-    core, core_rejects = filter_k_core(windowed, config.k_core)
-    return core, pd.concat([window_rejects, core_rejects], ignore_index=True)
+    windowed, window_rejects = keep_time_window(ingest_engine, interactions, config.time_window_days)
+    core, core_rejects = filter_k_core(ingest_engine, windowed, config.k_core)
+    return core, window_rejects.union(core_rejects)
 
 
-def split(
-    interactions: pd.DataFrame, params: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Chronological split, without provenance columns; returns the splits, their statistics and the rejects."""
+def read_kept_text(interactions: Relation, raw_reviews: ReviewDump | GeneratedReviews, ingest_engine: duckdb.DuckDBPyConnection) -> Relation:
+    """The second pass: review text and title for the rows the k-core kept, and only those."""
+    texts = raw_reviews.texts(ascending_line_numbers(ingest_engine, interactions))
+    return read_review_text(ingest_engine, interactions, texts, raw_reviews.titles())
+
+
+def with_review_text(interactions: Relation, review_text: Relation) -> Relation:
+    """The k-core's interactions with their text, before the split (``interactions_5core``)."""
+    return attach_review_text(interactions, review_text)
+
+
+def split(interactions: Relation, review_text: Relation, params: dict[str, Any]) -> tuple[Relation, Relation, Relation, pd.DataFrame, Relation]:
+    """Chronological split on the ids, then each split with its text and without
+    provenance columns; returns the splits, their statistics and the rejects."""
     config = typed_block(Ingest, params, "ingest")
     train, valid, test, rejects = split_chronologically(interactions, config.valid_fraction, config.test_fraction)
-    columns = INTERACTION_COLUMNS + [c for c in interactions.columns if c.startswith("true_")]
-    train, valid, test = (part[columns] for part in (train, valid, test))
-    return train, valid, test, dataset_statistics(train, valid, test), rejects
+    statistics = dataset_statistics(train, valid, test)
+    train, valid, test = (attach_review_text(part, review_text, provenance=False) for part in (train, valid, test))
+    return train, valid, test, statistics, rejects
 
 
-def collect_rejects(*rejects: pd.DataFrame) -> pd.DataFrame:
+def collect_rejects(*rejects: Relation) -> Relation:
     """All dropped rows with their stage and reason; the counts go to the log."""
-    combined = pd.concat(rejects, ignore_index=True)
-    if len(combined):
-        counts = combined.groupby(["stage", "reason"]).size()
-        logger.warning("ingest rejected %d rows:\n%s", len(combined), counts.to_string())
+    combined = combine_rejects(*rejects)
+    counts = combined.aggregate("stage, reason, count(*) AS rows", "stage, reason").order("stage, reason").df()
+    if len(counts):
+        logger.warning("ingest rejected %d rows:\n%s", counts["rows"].sum(), counts.set_index(["stage", "reason"])["rows"].to_string())
     else:
         logger.info("ingest rejected no rows")
     return combined

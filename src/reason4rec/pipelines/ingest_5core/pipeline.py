@@ -1,22 +1,23 @@
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_base, clean, collect_rejects, pool_histories, read_kept_text, sample_pairs, split, window_and_k_core
+from .nodes import build_base, clean, collect_rejects, pool_histories, read_kept_text, sample_pairs, split, window_and_k_core, with_review_text
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(clean, "raw_reviews", ["interactions_clean", "clean_rejects"], name="clean_reviews"),
+            Node(clean, ["raw_reviews", "ingest_engine"], ["interactions_clean", "clean_rejects"], name="clean_reviews"),
             Node(
                 window_and_k_core,
-                ["interactions_clean", "params:ingest"],
+                ["interactions_clean", "params:ingest", "ingest_engine"],
                 ["interactions_5core_ids", "k_core_rejects"],
                 name="filter_time_window_and_k_core",
             ),
-            Node(read_kept_text, ["interactions_5core_ids", "raw_reviews"], "interactions_5core", name="read_kept_review_text"),
+            Node(read_kept_text, ["interactions_5core_ids", "raw_reviews", "ingest_engine"], "kept_review_text", name="read_kept_review_text"),
+            Node(with_review_text, ["interactions_5core_ids", "kept_review_text"], "interactions_5core", name="attach_kept_review_text"),
             Node(
                 split,
-                ["interactions_5core", "params:ingest"],
+                ["interactions_5core_ids", "kept_review_text", "params:ingest"],
                 ["interactions_train", "interactions_valid", "interactions_test", "dataset_stats", "split_rejects"],
                 name="split_chronologically",
             ),

@@ -1,0 +1,103 @@
+"""DuckDB in the catalog: the ingest's engine, and parquet tables it writes out of core.
+
+``ingest_engine`` is one DuckDB database per catalog (per run) with a
+memory limit and a folder to spill to; the ingest's nodes pass relations over it
+from one to the next (``MemoryDataset`` entries, ``copy_mode: assign``).
+A published table (``interactions_train``...) is written from such a relation by
+DuckDB itself (``COPY ... TO``, in the relation's order), so its rows are never
+in Python's memory whole, and is read back as a pandas DataFrame, which is what
+every later pipeline takes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import duckdb
+import pandas as pd
+from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
+
+
+class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
+    """A DuckDB database for one run, on disk in ``temp_directory``: the same connection for every load.
+
+    On disk rather than in memory so that DuckDB can always move a table's blocks
+    out of memory: an in-memory database's tables compete with its sorts and joins
+    for ``memory_limit`` (5M lines ran out of it writing the rejects). The file is
+    removed when the process ends.
+
+    Args:
+        memory_limit: DuckDB's ``memory_limit`` (``1GB``): what its tables, sorts and
+            joins hold in memory before spilling to ``temp_directory``.
+        temp_directory: where the database file and DuckDB's spill go (created when first loaded).
+        threads: DuckDB's worker threads (None: one per core).
+    """
+
+    def __init__(self, memory_limit: str = "1GB", temp_directory: str = "data/02_intermediate/duckdb_spill", threads: int | None = None, metadata: dict[str, Any] | None = None):
+        self._config = {"memory_limit": memory_limit, "temp_directory": temp_directory, **({"threads": threads} if threads else {})}
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self.metadata = metadata
+
+    def load(self) -> duckdb.DuckDBPyConnection:
+        if self._connection is None:
+            folder = Path(self._config["temp_directory"])
+            folder.mkdir(parents=True, exist_ok=True)
+            database = Path(tempfile.mkstemp(prefix="ingest-", suffix=".duckdb", dir=folder)[1])
+            database.unlink()  # DuckDB creates its own file there
+            self._connection = duckdb.connect(str(database), config=self._config)
+            atexit.register(_remove_database, self._connection, database)
+        return self._connection
+
+    def save(self, data: None) -> None:
+        raise DatasetError("DuckDBEngineDataset is read-only: it is a database connection, not data")
+
+    def _describe(self) -> dict[str, Any]:
+        return dict(self._config)
+
+
+def _remove_database(connection: duckdb.DuckDBPyConnection, database: Path) -> None:
+    connection.close()
+    for path in (database, database.with_name(database.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+class DuckDBParquetDataset(AbstractVersionedDataset[duckdb.DuckDBPyRelation, pd.DataFrame]):
+    """A local parquet file written from a DuckDB relation out of core, read as pandas.
+
+    The file is written beside its final name and renamed into place, so a
+    version that exists is whole.
+
+    Args:
+        filepath: the parquet file (local).
+        save_args: DuckDB's ``COPY`` parquet options (``compression``, ``row_group_size``...).
+    """
+
+    def __init__(self, filepath: str, version: Version | None = None, save_args: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None):
+        super().__init__(filepath=PurePosixPath(filepath), version=version, exists_function=os.path.exists)
+        self._save_args = save_args or {}
+        self.metadata = metadata
+
+    def load(self) -> pd.DataFrame:
+        return pd.read_parquet(self._get_load_path().as_posix())
+
+    def save(self, data: duckdb.DuckDBPyRelation) -> None:
+        if not isinstance(data, duckdb.DuckDBPyRelation):
+            raise DatasetError(f"{type(self).__name__} saves a DuckDB relation, got {type(data).__name__}")
+        target = Path(self._get_save_path().as_posix())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        data.to_parquet(str(partial), **self._save_args)
+        partial.replace(target)
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path().as_posix()).exists()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath.as_posix(), "version": self._version, "save_args": self._save_args}

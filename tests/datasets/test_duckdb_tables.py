@@ -1,0 +1,28 @@
+import pandas as pd
+import pytest
+from kedro.io import DatasetError, Version
+
+from reason4rec.datasets.duckdb_tables import DuckDBEngineDataset, DuckDBParquetDataset
+
+
+def test_engine_is_one_connection_with_its_limits(tmp_path):
+    engine = DuckDBEngineDataset(memory_limit="300MB", temp_directory=str(tmp_path / "spill"), threads=1)
+    con = engine.load()
+    assert engine.load() is con and (tmp_path / "spill").is_dir()
+    assert con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchall() == [(1, "286.1 MiB")]
+
+
+def test_a_relation_is_written_in_its_order_as_a_version_and_read_as_pandas(tmp_path):
+    con = DuckDBEngineDataset(temp_directory=str(tmp_path / "spill")).load()
+    dataset = DuckDBParquetDataset(str(tmp_path / "t.parquet"), version=Version(None, "v1"))
+    assert not dataset.exists()
+    dataset.save(con.sql("SELECT range AS n, 'x' || range AS name FROM range(100000)").order("n DESC"))
+    loaded = DuckDBParquetDataset(str(tmp_path / "t.parquet"), version=Version(None, None)).load()
+    assert dataset.exists() and (tmp_path / "t.parquet" / "v1" / "t.parquet").is_file()
+    assert loaded["n"].tolist() == list(range(99999, -1, -1)) and loaded.loc[0, "name"] == "x99999"
+    assert [p.name for p in (tmp_path / "t.parquet" / "v1").iterdir()] == ["t.parquet"]  # nothing partial left
+
+
+def test_a_pandas_frame_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="saves a DuckDB relation, got DataFrame"):
+        DuckDBParquetDataset(str(tmp_path / "t.parquet")).save(pd.DataFrame({"a": [1]}))
