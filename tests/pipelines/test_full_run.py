@@ -92,9 +92,12 @@ def test_every_pipeline_runs_and_distillation_resumes_without_teacher_calls(proj
 
     check_tracked_run(project, metrics)
 
-    # A task of the Airflow DAG (docs/deployment.md) runs on its own: the engine its node reads is built inside the task.
+    # Tasks of the Airflow DAG (docs/deployment.md) run on their own: what their nodes read in memory is built inside the task.
     dag = load_dag_module(generate_dag(project, project / "dags"))
     dag.tasks["distill-reasons"]()
+    rejects = latest(project, "data/08_reporting/ingest_rejects.parquet")
+    dag.tasks["collect-rejects"]()  # the ingest's last step: its DuckDB relations come from the steps before it, run again in the task
+    pd.testing.assert_frame_equal(latest(project, "data/08_reporting/ingest_rejects.parquet"), rejects)
     pd.testing.assert_frame_equal(latest(project, "data/07_model_output/distilled_reasons.parquet"), attempts)
 
     # Table 4 after the run, from the catalog: each alternative's reasoner and predictor, scored on the same rows.
