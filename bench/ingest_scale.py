@@ -73,6 +73,9 @@ def checkout(rev: str, workdir: Path) -> Path:
         partial.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src", "conf", "pyproject.toml"], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(partial)], input=archive, check=True)
+        # An older tree does not disable kedro-mlflow's hook, which would track (and fail on) every run.
+        with (partial / "src" / "reason4rec" / "settings.py").open("a") as settings:
+            settings.write('\nDISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")\n')
         partial.rename(tree)
     return tree
 

@@ -7,7 +7,6 @@ import pyarrow as pa
 import pytest
 
 from reason4rec.data.filtering import (
-    attach_review_text,
     clean_reviews,
     filter_k_core,
     keep_time_window,
@@ -76,7 +75,7 @@ TITLES = pd.DataFrame({"item_id": ["i1", "i1", "i3"], "title": ["Old Name", "Blu
 def test_kept_rows_get_their_text_and_a_title_placeholder(con):
     kept = con.from_df(pd.DataFrame({**good(["u1", "u2"], ["i1", "i2"], [2, 1]), "source_file": "f", "line_number": [3, 7]}))
     texts = pd.DataFrame({"line_number": [3, 5, 7], "review": ["Nice.", "Not kept.", "Loud."]})
-    out = attach_review_text(kept, read_review_text(con, kept, stream(texts), stream(TITLES))).df()
+    out = read_review_text(con, kept, stream(texts), stream(TITLES)).df()
     assert out[["review", "title"]].values.tolist() == [["Loud.", "Item i2"], ["Nice.", "Blue Train"]]  # in time order; a later title line wins
     assert list(out.columns) == ["user_id", "item_id", "rating", "review", "title", "timestamp", "source_file", "line_number"]
 

@@ -1,4 +1,5 @@
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from kedro.io import DatasetError, Version
 
@@ -14,13 +15,20 @@ def test_engine_is_one_connection_with_its_limits(tmp_path):
 
 def test_a_relation_is_written_in_its_order_as_a_version_and_read_as_pandas(tmp_path):
     con = DuckDBEngineDataset(temp_directory=str(tmp_path / "spill")).load()
-    dataset = DuckDBParquetDataset(str(tmp_path / "t.parquet"), version=Version(None, "v1"))
+    dataset = DuckDBParquetDataset(str(tmp_path / "t.parquet"), version=Version(None, "v1"), batch_rows=30_000, save_args={"compression": "zstd"})
     assert not dataset.exists()
     dataset.save(con.sql("SELECT range AS n, 'x' || range AS name FROM range(100000)").order("n DESC"))
     loaded = DuckDBParquetDataset(str(tmp_path / "t.parquet"), version=Version(None, None)).load()
     assert dataset.exists() and (tmp_path / "t.parquet" / "v1" / "t.parquet").is_file()
     assert loaded["n"].tolist() == list(range(99999, -1, -1)) and loaded.loc[0, "name"] == "x99999"
     assert [p.name for p in (tmp_path / "t.parquet" / "v1").iterdir()] == ["t.parquet"]  # nothing partial left
+    written = pq.ParquetFile(tmp_path / "t.parquet" / "v1" / "t.parquet").metadata
+    assert written.num_row_groups == 4 and written.row_group(0).column(0).compression == "ZSTD"  # a row group a batch; save_args reach the writer
+
+
+def test_a_bad_batch_size_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="batch_rows must be a positive number of rows, got 0"):
+        DuckDBParquetDataset(str(tmp_path / "t.parquet"), batch_rows=0)
 
 
 def test_a_pandas_frame_is_refused(tmp_path):

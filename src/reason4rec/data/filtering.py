@@ -3,11 +3,11 @@
 Each step returns ``(kept, rejects)``: nothing is dropped without a row in
 ``rejects`` saying which input row it was and why. The tables are DuckDB
 relations in one connection (the catalog's ``ingest_engine``), held under its
-memory limit and spilled to its temporary directory beyond it, so an ingest's
-memory stays flat however long the dump (docs/lineage.md, "Benchmarks"). A step
+memory limit and spilled to its temporary directory beyond it, so no table is
+held in memory whole (figures: docs/lineage.md, "Ingest at scale"). A step
 materializes what later steps read more than once as a named table of that
 connection; the rest stays a lazy query, run when the catalog writes it
-(``COPY ... TO`` parquet, out of core too).
+(streamed out of DuckDB into parquet, out of core too).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def extra_columns(relation: duckdb.DuckDBPyRelation) -> list[str]:
 def make_rejects(rows: duckdb.DuckDBPyRelation, stage: str, reason: str, detail: str) -> duckdb.DuckDBPyRelation:
     """Reject rows in the common schema from the rows being dropped; ``reason`` and
     ``detail`` are SQL expressions over ``rows`` (``quote`` a constant)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown ingest stage {stage!r}: the rejects are written stage by stage, in {STAGES}")
     return rows.project(
         f"{quote(stage)} AS stage, CAST({reason} AS VARCHAR) AS reason, CAST(source_file AS VARCHAR) AS source_file,"
         f" CAST(line_number AS BIGINT) AS line_number, CAST(user_id AS VARCHAR) AS user_id, CAST(item_id AS VARCHAR) AS item_id,"
@@ -164,20 +166,29 @@ def filter_k_core(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyR
 def read_review_text(
     con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyRelation, texts: pa.RecordBatchReader, titles: pa.RecordBatchReader
 ) -> duckdb.DuckDBPyRelation:
-    """``line_number``, ``review`` and ``title`` of the kept interactions, as a table.
+    """The kept interactions with their review text and title, in time order, as a
+    table (``interactions_5core``), in the published column order (``source_file``
+    and ``line_number`` last).
 
     ``texts`` holds the review text (stripped) of the kept lines, ``titles`` the
     items' titles (a later line for an item wins). A missing title gets the
     placeholder ``Item <id>``; a missing review means the file changed since it was
     scanned, which is an error.
+
+    The join and the sort by time run as two statements, one blocking operator
+    each, and every later step filters this ordered table: a query that joined
+    the text and sorted it at once ran out of DuckDB's 1 GB memory limit at 20M
+    lines (docs/lineage.md, "Ingest at scale").
     """
     stream_into(con, "item_titles", titles, "SELECT item_id, arg_max(title, line_number) AS title FROM {stream} GROUP BY item_id")
     con.register("text_wanted", interactions)
-    table = stream_into(
+    extra = "".join(f"w.{c}, " for c in extra_columns(interactions))
+    stream_into(
         con,
         "kept_review_text",
         texts,
-        "SELECT t.line_number, t.review, coalesce(i.title, 'Item ' || w.item_id) AS title, i.title IS NULL AS placeholder"
+        "SELECT w.user_id, w.item_id, w.rating, t.review, coalesce(i.title, 'Item ' || w.item_id) AS title, w.timestamp,"
+        f" {extra}w.source_file, w.line_number, i.title IS NULL AS placeholder"
         " FROM {stream} t JOIN text_wanted w USING (line_number) LEFT JOIN item_titles i USING (item_id)",
     )
     ((wanted, found, placeholders),) = con.execute(
@@ -187,7 +198,9 @@ def read_review_text(
         raise ValueError(f"{wanted - found} kept reviews were not found on the second read of the review file: did it change during the run?")
     if placeholders:
         logger.warning("%d of %d kept reviews have no item title: using the placeholder 'Item <id>'", placeholders, wanted)
-    return table.project("line_number, review, title")
+    con.execute(f"CREATE OR REPLACE TABLE interactions_5core AS SELECT * EXCLUDE (placeholder) FROM kept_review_text ORDER BY {TIME_ORDER}")
+    con.execute("DROP TABLE kept_review_text")
+    return con.table("interactions_5core")
 
 
 def ascending_line_numbers(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyRelation) -> Iterator[np.ndarray]:
@@ -202,15 +215,12 @@ def ascending_line_numbers(con: duckdb.DuckDBPyConnection, interactions: duckdb.
     return (batch.column(0).to_numpy() for batch in reader)
 
 
-def attach_review_text(
-    interactions: duckdb.DuckDBPyRelation, texts: duckdb.DuckDBPyRelation, provenance: bool = True
-) -> duckdb.DuckDBPyRelation:
-    """The interactions with their review text and title, in the published column
-    order (``source_file`` and ``line_number`` last, with ``provenance``), in time order."""
-    extra = "".join(f", i.{c}" for c in extra_columns(interactions))
-    trailing = ", i.source_file, i.line_number" if provenance else ""
-    joined = interactions.set_alias("i").join(texts.set_alias("t"), "i.line_number = t.line_number")
-    return joined.project(f"i.user_id, i.item_id, i.rating, t.review, t.title, i.timestamp{extra}{trailing}").order(TIME_ORDER)
+def published(interactions: duckdb.DuckDBPyRelation, provenance: bool = True) -> duckdb.DuckDBPyRelation:
+    """The interactions (with their text) in the published column order:
+    ``source_file`` and ``line_number`` last, with ``provenance``."""
+    extra = "".join(f", {c}" for c in extra_columns(interactions))
+    trailing = ", source_file, line_number" if provenance else ""
+    return interactions.project(f"user_id, item_id, rating, review, title, timestamp{extra}{trailing}")
 
 
 def split_chronologically(
@@ -221,7 +231,10 @@ def split_chronologically(
     user or item is absent from train (no cold start).
 
     Rows sharing the timestamp at a cut go to the earlier split, so the
-    fractions are met as closely as strict time order allows.
+    fractions are met as closely as strict time order allows. Train is a filter
+    of ``interactions`` and keeps its order (DuckDB preserves a table's insertion
+    order where a query has no ORDER BY); valid and test, past a join, are
+    sorted by time again.
     """
     if not (0 <= valid_fraction < 1 and 0 < test_fraction < 1 and valid_fraction + test_fraction < 1):
         raise ValueError(f"split fractions must be in [0, 1) and sum below 1, got valid={valid_fraction}, test={test_fraction}")
@@ -230,7 +243,7 @@ def split_chronologically(
     n_train_valid = int(round(n * (1 - test_fraction)))
 
     def time_at(position: int) -> int | None:
-        found = interactions.order("timestamp").limit(1, offset=max(position - 1, 0)).project("timestamp").fetchall()
+        found = interactions.project("timestamp").order("timestamp").limit(1, offset=max(position - 1, 0)).fetchall()
         return found[0][0] if found else None
 
     train_cut, valid_cut = time_at(n_train), time_at(n_train_valid)
@@ -242,7 +255,7 @@ def split_chronologically(
     for name, part in (("valid", interactions.filter(f"timestamp > {train_cut} AND timestamp <= {valid_cut}")), ("test", interactions.filter(f"timestamp > {valid_cut}"))):
         part = part.set_alias(name)
         warm = part.join(users, "user_id", how="semi").join(items, "item_id", how="semi")
-        parts.append(warm)
+        parts.append(warm.order(TIME_ORDER))
         cold = part.join(warm.project("line_number").set_alias(f"warm_{name}"), "line_number", how="anti")
         rejects.append(make_rejects(cold, "split", quote("cold_start"), quote(f"{name} row whose user or item is not in train")))
     return train, parts[0], parts[1], rejects[0].union(rejects[1])
@@ -271,10 +284,18 @@ def dataset_statistics(train: duckdb.DuckDBPyRelation, valid: duckdb.DuckDBPyRel
     return pd.DataFrame(rows)
 
 
-def combine_rejects(*rejects: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """Every stage's rejects in one table, by stage (in the ingest's order), then line."""
+def combine_rejects(con: duckdb.DuckDBPyConnection, *rejects: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """Every stage's rejects in one table (``ingest_rejects``), by stage (in the ingest's order), then line.
+
+    Written stage by stage, each sorted by line on its own and appended, and read
+    back in insertion order: DuckDB's sort of all the stages' rejects at once ran
+    out of its memory limit at 20M lines (8.8M rejects), where each stage's own
+    sort, and the whole of this, stays under it.
+    """
     combined = rejects[0]
     for more in rejects[1:]:
         combined = combined.union(more)
-    stages = ", ".join(quote(stage) for stage in STAGES)
-    return combined.order(f"list_position([{stages}], stage), line_number")
+    con.execute("CREATE OR REPLACE TABLE ingest_rejects AS " + combined.limit(0).sql_query())
+    for stage in STAGES:
+        combined.filter(f"stage = {quote(stage)}").order("line_number").insert_into("ingest_rejects")
+    return con.table("ingest_rejects")

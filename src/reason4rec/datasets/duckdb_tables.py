@@ -3,9 +3,9 @@
 ``ingest_engine`` is one DuckDB database per catalog (per run) with a
 memory limit and a folder to spill to; the ingest's nodes pass relations over it
 from one to the next (``MemoryDataset`` entries, ``copy_mode: assign``).
-A published table (``interactions_train``...) is written from such a relation by
-DuckDB itself (``COPY ... TO``, in the relation's order), so its rows are never
-in Python's memory whole, and is read back as a pandas DataFrame, which is what
+A published table (``interactions_train``...) is written from such a relation
+batch by batch, in the relation's order, as DuckDB streams it out, so its rows
+are never in Python's memory whole, and is read back as a pandas DataFrame, which is what
 every later pipeline takes.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
 
 
@@ -68,16 +69,35 @@ def _remove_database(connection: duckdb.DuckDBPyConnection, database: Path) -> N
 class DuckDBParquetDataset(AbstractVersionedDataset[duckdb.DuckDBPyRelation, pd.DataFrame]):
     """A local parquet file written from a DuckDB relation out of core, read as pandas.
 
+    DuckDB runs the relation's query (its sorts and joins spill under the
+    engine's ``memory_limit``) and streams the result in batches of
+    ``batch_rows`` into pyarrow's parquet writer, one row group a batch, so no
+    more than a batch is held outside DuckDB's limit. Why not DuckDB's own
+    ``COPY ... TO``: its ordered parquet writer keeps encoded row groups outside
+    the buffer manager, and at 20M lines it ran out of the 1 GB limit, now
+    writing a split, now the rejects (docs/lineage.md, "Ingest at scale").
+
     The file is written beside its final name and renamed into place, so a
     version that exists is whole.
 
     Args:
         filepath: the parquet file (local).
-        save_args: DuckDB's ``COPY`` parquet options (``compression``, ``row_group_size``...).
+        batch_rows: rows a batch from DuckDB, and a row group of the file.
+        save_args: ``pyarrow.parquet.ParquetWriter``'s options (``compression``...).
     """
 
-    def __init__(self, filepath: str, version: Version | None = None, save_args: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        filepath: str,
+        version: Version | None = None,
+        batch_rows: int = 65_536,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
         super().__init__(filepath=PurePosixPath(filepath), version=version, exists_function=os.path.exists)
+        if batch_rows < 1:
+            raise DatasetError(f"batch_rows must be a positive number of rows, got {batch_rows}")
+        self._batch_rows = batch_rows
         self._save_args = save_args or {}
         self.metadata = metadata
 
@@ -90,7 +110,10 @@ class DuckDBParquetDataset(AbstractVersionedDataset[duckdb.DuckDBPyRelation, pd.
         target = Path(self._get_save_path().as_posix())
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
-        data.to_parquet(str(partial), **self._save_args)
+        batches = data.to_arrow_reader(self._batch_rows)
+        with pq.ParquetWriter(partial, batches.schema, **self._save_args) as writer:
+            for batch in batches:
+                writer.write_batch(batch)
         partial.replace(target)
 
     def _exists(self) -> bool:
@@ -100,4 +123,4 @@ class DuckDBParquetDataset(AbstractVersionedDataset[duckdb.DuckDBPyRelation, pd.
             return False
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath.as_posix(), "version": self._version, "save_args": self._save_args}
+        return {"filepath": self._filepath.as_posix(), "version": self._version, "batch_rows": self._batch_rows, "save_args": self._save_args}

@@ -3,6 +3,7 @@ from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from reason4rec.data.filtering import STAGES
 from reason4rec.data.synthetic import generate_review_world
 from reason4rec.datasets.review_source import ReviewSourceDataset
 from reason4rec.pipelines.ingest_5core import create_pipeline
@@ -50,6 +51,9 @@ def check_invariants(out, n_raw):
     for part in (train, valid, test, out["interactions_5core"]):
         assert part[["timestamp", "user_id", "item_id"]].equals(part[["timestamp", "user_id", "item_id"]].sort_values(["timestamp", "user_id", "item_id"]))
     assert len(out["interactions_5core"]) == len(train) + len(valid) + len(test) + (out["ingest_rejects"]["stage"] == "split").sum()
+    # The rejects by stage, in the ingest's order, then by line (written stage by stage).
+    order = out["ingest_rejects"].assign(stage=out["ingest_rejects"]["stage"].map(STAGES.index))[["stage", "line_number"]]
+    assert order.equals(order.sort_values(["stage", "line_number"]))
     stats = out["dataset_stats"].set_index("split")
     assert stats.loc["train", "rows"] == len(train) and stats.loc["test", "users"] == test["user_id"].nunique()
     # Two disjoint samples of training pairs, for the reward model and the reasoner.
@@ -75,6 +79,7 @@ def test_ingest_on_real_musical_instruments(musical_instruments, tmp_path):
     check_invariants(out, 10261)
     rejects = out["ingest_rejects"]["reason"].value_counts()
     assert rejects["empty_review"] == 7  # PROVENANCE.md: 7 reviews have empty text
+    assert set(out["ingest_rejects"]["stage"]) == {"clean", "k_core", "split"}  # the order checked across stages
     assert (out["interactions_train"]["title"].str.startswith("Item ")).all()  # no metadata: placeholders
 
 

@@ -15,12 +15,12 @@ from reason4rec import contexts as ctx
 from reason4rec import prompts
 from reason4rec.data.filtering import (
     ascending_line_numbers,
-    attach_review_text,
     clean_reviews,
     combine_rejects,
     dataset_statistics,
     filter_k_core,
     keep_time_window,
+    published,
     read_review_text,
     split_chronologically,
 )
@@ -51,29 +51,30 @@ def window_and_k_core(interactions: Relation, params: dict[str, Any], ingest_eng
 
 
 def read_kept_text(interactions: Relation, raw_reviews: ReviewDump | GeneratedReviews, ingest_engine: duckdb.DuckDBPyConnection) -> Relation:
-    """The second pass: review text and title for the rows the k-core kept, and only those."""
+    """The second pass: review text and title for the rows the k-core kept, and
+    only those; the k-core's interactions with their text, in time order."""
     texts = raw_reviews.texts(ascending_line_numbers(ingest_engine, interactions))
     return read_review_text(ingest_engine, interactions, texts, raw_reviews.titles())
 
 
-def with_review_text(interactions: Relation, review_text: Relation) -> Relation:
+def with_review_text(interactions_with_text: Relation) -> Relation:
     """The k-core's interactions with their text, before the split (``interactions_5core``)."""
-    return attach_review_text(interactions, review_text)
+    return published(interactions_with_text)
 
 
-def split(interactions: Relation, review_text: Relation, params: dict[str, Any]) -> tuple[Relation, Relation, Relation, pd.DataFrame, Relation]:
-    """Chronological split on the ids, then each split with its text and without
-    provenance columns; returns the splits, their statistics and the rejects."""
+def split(interactions_with_text: Relation, params: dict[str, Any]) -> tuple[Relation, Relation, Relation, pd.DataFrame, Relation]:
+    """Chronological split, each split without provenance columns; returns the
+    splits, their statistics and the rejects."""
     config = typed_block(Ingest, params, "ingest")
-    train, valid, test, rejects = split_chronologically(interactions, config.valid_fraction, config.test_fraction)
+    train, valid, test, rejects = split_chronologically(interactions_with_text, config.valid_fraction, config.test_fraction)
     statistics = dataset_statistics(train, valid, test)
-    train, valid, test = (attach_review_text(part, review_text, provenance=False) for part in (train, valid, test))
+    train, valid, test = (published(part, provenance=False) for part in (train, valid, test))
     return train, valid, test, statistics, rejects
 
 
-def collect_rejects(*rejects: Relation) -> Relation:
+def collect_rejects(ingest_engine: duckdb.DuckDBPyConnection, *rejects: Relation) -> Relation:
     """All dropped rows with their stage and reason; the counts go to the log."""
-    combined = combine_rejects(*rejects)
+    combined = combine_rejects(ingest_engine, *rejects)
     counts = combined.aggregate("stage, reason, count(*) AS rows", "stage, reason").order("stage, reason").df()
     if len(counts):
         logger.warning("ingest rejected %d rows:\n%s", counts["rows"].sum(), counts.set_index(["stage", "reason"])["rows"].to_string())

@@ -13,11 +13,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["interactions_5core_ids", "k_core_rejects"],
                 name="filter_time_window_and_k_core",
             ),
-            Node(read_kept_text, ["interactions_5core_ids", "raw_reviews", "ingest_engine"], "kept_review_text", name="read_kept_review_text"),
-            Node(with_review_text, ["interactions_5core_ids", "kept_review_text"], "interactions_5core", name="attach_kept_review_text"),
+            Node(read_kept_text, ["interactions_5core_ids", "raw_reviews", "ingest_engine"], "interactions_5core_with_text", name="read_kept_review_text"),
+            Node(with_review_text, "interactions_5core_with_text", "interactions_5core", name="publish_interactions_5core"),
             Node(
                 split,
-                ["interactions_5core_ids", "kept_review_text", "params:ingest"],
+                ["interactions_5core_with_text", "params:ingest"],
                 ["interactions_train", "interactions_valid", "interactions_test", "dataset_stats", "split_rejects"],
                 name="split_chronologically",
             ),
@@ -31,7 +31,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(build_base, ["interactions_train", "params:llm.base", "params:prompting"], "base_model", name="build_base_model"),
             Node(
                 collect_rejects,
-                ["clean_rejects", "k_core_rejects", "split_rejects"],
+                ["ingest_engine", "clean_rejects", "k_core_rejects", "split_rejects"],
                 "ingest_rejects",
                 name="collect_rejects",
             ),
