@@ -72,10 +72,11 @@ class DuckDBParquetDataset(AbstractVersionedDataset[duckdb.DuckDBPyRelation, pd.
     DuckDB runs the relation's query (its sorts and joins spill under the
     engine's ``memory_limit``) and streams the result in batches of
     ``batch_rows`` into pyarrow's parquet writer, one row group a batch, so no
-    more than a batch is held outside DuckDB's limit. Why not DuckDB's own
-    ``COPY ... TO``: its ordered parquet writer keeps encoded row groups outside
-    the buffer manager, and at 20M lines it ran out of the 1 GB limit, now
-    writing a split, now the rejects (docs/lineage.md, "Ingest at scale").
+    more than a batch is held outside DuckDB's limit (DuckDB's own ``COPY ... TO``
+    parquet writer allocates outside its buffer manager, by DuckDB's docs). Not
+    measured to be needed on its own: the 20M-line failures ("Ingest at scale" in
+    docs/lineage.md) came from queries with two blocking operators, under
+    ``COPY`` and under this writer alike, and went away when each statement had one.
 
     The file is written beside its final name and renamed into place, so a
     version that exists is whole.
