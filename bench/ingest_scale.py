@@ -94,6 +94,8 @@ def copy_this_tree(workdir: Path) -> Path:
 def run_ingest(project: Path, dump: Path, log: Path) -> dict:
     """One `kedro run` of the ingest in a fresh data folder; wall seconds and peak RSS."""
     shutil.rmtree(project / "data", ignore_errors=True)
+    # Kedro's telemetry would try to reach its server at startup, and time out here: no tree pays for that.
+    (project / ".telemetry").write_text("consent: false\n")
     for layer in ("01_raw", "02_intermediate", "03_primary", "08_reporting"):
         (project / "data" / layer).mkdir(parents=True)
     command = [sys.executable, "-m", "kedro", "run", "--pipelines", "ingest_5core", "--to-outputs", OUTPUTS,

@@ -6,11 +6,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from reason4rec.data import filtering
 from reason4rec.data.filtering import (
+    attach_texts,
     clean_reviews,
     filter_k_core,
     keep_time_window,
     read_review_text,
+    rows_by_line,
     split_chronologically,
 )
 from reason4rec.data.readers import SCAN_SCHEMA, ReviewDump, ReviewFileError
@@ -72,18 +75,55 @@ def test_clean_keeps_the_earliest_review_of_a_pair_by_time_then_line(con):
 TITLES = pd.DataFrame({"item_id": ["i1", "i1", "i3"], "title": ["Old Name", "Blue Train", "Not kept"], "line_number": [1, 2, 3]})
 
 
+def kept_rows(con, frame):
+    """Kept rows as the k-core leaves them: a table of the engine."""
+    con.register("kept_frame", frame)
+    con.execute("CREATE OR REPLACE TABLE kept_rows AS SELECT * FROM kept_frame")
+    return con.table("kept_rows")
+
+
+def texts_from(texts):
+    """A second pass over a file holding ``texts`` (line number to review): it gives, in
+    line order, the text of the lines asked for that it has, as ``ReviewDump.texts`` does."""
+
+    def read_texts(line_numbers):
+        asked = [n for chunk in line_numbers for n in chunk.tolist()]
+        found = [n for n in asked if n in texts]
+        return pa.table({"line_number": pa.array(found, pa.int64()), "review": [texts[n] for n in found]}).to_reader(max_chunksize=2)
+
+    return read_texts
+
+
 def test_kept_rows_get_their_text_and_a_title_placeholder(con):
-    kept = con.from_df(pd.DataFrame({**good(["u1", "u2"], ["i1", "i2"], [2, 1]), "source_file": "f", "line_number": [3, 7]}))
-    texts = pd.DataFrame({"line_number": [3, 5, 7], "review": ["Nice.", "Not kept.", "Loud."]})
-    out = read_review_text(con, kept, stream(texts), stream(TITLES)).df()
-    assert out[["review", "title"]].values.tolist() == [["Loud.", "Item i2"], ["Nice.", "Blue Train"]]  # in time order; a later title line wins
+    kept = kept_rows(con, pd.DataFrame({**good(["u1", "u2", "u3"], ["i1", "i2", "i1"], [2, 1, 3]), "source_file": "f", "line_number": [3, 7, 9]}))
+    rows_with_text = attach_texts(rows_by_line(con, kept), texts_from({3: "Nice.", 5: "Not kept.", 7: "Loud.", 9: "Again."}))
+    out = read_review_text(con, rows_with_text, stream(TITLES)).df()
+    assert out[["review", "title"]].values.tolist() == [["Loud.", "Item i2"], ["Nice.", "Blue Train"], ["Again.", "Blue Train"]]  # in time order; a later title line wins
     assert list(out.columns) == ["user_id", "item_id", "rating", "review", "title", "timestamp", "source_file", "line_number"]
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]  # the join's setting was put back
 
 
-def test_a_review_missing_on_the_second_read_is_an_error(con):
-    kept = con.from_df(pd.DataFrame({**good(["u1"], ["i1"], [1]), "source_file": "f", "line_number": [3]}))
-    with pytest.raises(ValueError, match="1 kept reviews were not found on the second read"):
-        read_review_text(con, kept, stream(pd.DataFrame({"line_number": [4], "review": ["Other."]})), stream(TITLES))
+@pytest.mark.parametrize("missing", [3, 7, 9])
+def test_a_review_missing_on_the_second_read_is_an_error_naming_its_line(con, missing):
+    kept = kept_rows(con, pd.DataFrame({**good(["u1", "u2", "u3"], ["i1", "i2", "i3"], [1, 2, 3]), "source_file": "f", "line_number": [3, 7, 9]}))
+    texts = {n: f"Review {n}." for n in (3, 7, 9) if n != missing}
+    with pytest.raises(ValueError, match=f"the kept review on line {missing} was not found on the second read"):
+        read_review_text(con, attach_texts(rows_by_line(con, kept), texts_from(texts)), stream(TITLES))
+
+
+def test_rows_not_in_line_order_cannot_be_given_their_text(con):
+    kept = kept_rows(con, pd.DataFrame({**good(["u1", "u2"], ["i1", "i2"], [1, 2]), "source_file": "f", "line_number": [7, 3]}))
+    with pytest.raises(ValueError, match="ascending line order"):
+        attach_texts(rows_by_line(con, kept), texts_from({3: "a", 7: "b"})).read_all()
+
+
+def test_texts_are_zipped_with_rows_across_batch_boundaries(con, monkeypatch):
+    monkeypatch.setattr(filtering, "ROWS_BATCH", 3)
+    lines = list(range(1, 40, 2))
+    kept = kept_rows(con, pd.DataFrame({**good([f"u{n}" for n in lines], "i1", lines), "source_file": "f", "line_number": lines}))
+    out = attach_texts(rows_by_line(con, kept), texts_from({n: f"Review {n}." for n in range(1, 41)})).read_pandas()
+    assert out["line_number"].tolist() == lines and out["review"].tolist() == [f"Review {n}." for n in lines]
+    assert (out["user_id"] == "u" + out["line_number"].astype(str)).all()
 
 
 def reference_k_core(frame, k):
@@ -105,12 +145,13 @@ def test_k_core_reaches_the_unique_fixed_point(con, seed):
     rng = np.random.default_rng(seed)
     pairs = {(f"u{rng.integers(40)}", f"i{int(rng.pareto(1.0) * 5) % 40}") for _ in range(600)}
     frame = pd.DataFrame(sorted(pairs), columns=["user_id", "item_id"]).assign(timestamp=0, rating=4.0, source_file="f")
-    frame["line_number"] = range(1, len(frame) + 1)
+    frame["line_number"] = rng.permutation(len(frame)) + 1
     kept, rejects = (relation.df() for relation in filter_k_core(con, con.from_df(frame), 5))
     assert kept["user_id"].value_counts().min() >= 5 and kept["item_id"].value_counts().min() >= 5
     expected = reference_k_core(frame, 5)
     assert set(map(tuple, kept[["user_id", "item_id"]].values)) == set(map(tuple, expected[["user_id", "item_id"]].values))
     assert len(kept) + len(rejects) == len(frame) and (rejects["reason"] == "below_k_core").all()
+    assert kept["line_number"].is_monotonic_increasing  # the text pass reads it in step with the file
 
 
 def test_time_window_keeps_last_days(con):

@@ -1,8 +1,10 @@
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from kedro.io import DatasetError, Version
 
+from reason4rec.data.filtering import stream_into
 from reason4rec.datasets.duckdb_tables import DuckDBEngineDataset, DuckDBParquetDataset
 
 
@@ -11,6 +13,30 @@ def test_engine_is_one_connection_with_its_limits(tmp_path):
     con = engine.load()
     assert engine.load() is con and (tmp_path / "spill").is_dir()
     assert con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchall() == [(1, "286.1 MiB")]
+
+
+def test_a_pass_over_the_file_streams_in_under_the_reading_limit_and_the_whole_limit_is_back_after(tmp_path):
+    con = DuckDBEngineDataset(memory_limit="300MB", reading_memory_limit="100MB", temp_directory=str(tmp_path / "spill")).load()
+    seen = []
+
+    def batches():
+        for n in range(3):  # the limit DuckDB has while it takes each batch
+            seen.append(con.cursor().execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+            yield pa.record_batch({"n": [n]})
+
+    stream_into(con, "numbers", pa.RecordBatchReader.from_batches(pa.schema([("n", pa.int64())]), batches()))
+    assert set(seen) == {"95.3 MiB"} and len(seen) == 3
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("286.1 MiB",)]
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [({"memory_limit": "1GB", "reading_memory_limit": "2GB"}, "reading_memory_limit \\(2GB\\) must not exceed memory_limit \\(1GB\\)"),
+     ({"memory_limit": "lots"}, "not a memory size: 'lots'")],
+)
+def test_bad_limits_are_refused(tmp_path, limits, message):
+    with pytest.raises(DatasetError, match=message):
+        DuckDBEngineDataset(temp_directory=str(tmp_path / "spill"), **limits)
 
 
 def test_a_relation_is_written_in_its_order_as_a_version_and_read_as_pandas(tmp_path):

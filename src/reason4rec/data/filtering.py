@@ -8,12 +8,20 @@ held in memory whole (figures: docs/lineage.md, "Ingest at scale"). A step
 materializes what later steps read more than once as a named table of that
 connection; the rest stays a lazy query, run when the catalog writes it
 (streamed out of DuckDB into parquet, out of core too).
+
+Two rules keep the peak memory the same however long the file: a pass over
+the file (``stream_into``) stores what it reads as it comes, with no large
+blocking operator, under the engine's lower reading limit (the parser's
+blocks are in memory beside DuckDB's); and every sort, window or large join is
+a statement of its own, with at most one of them, under the whole limit.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import duckdb
 import numpy as np
@@ -29,7 +37,11 @@ STAGES = ["clean", "time_window", "k_core", "split"]
 TIME_ORDER = "timestamp, user_id, item_id"
 # Python's str.isspace(): ASCII whitespace, \x1c-\x1f, \x85 and Unicode's separators.
 BLANK_PATTERN = r"[\t-\r\x{1c}-\x{20}\x{85}\p{Z}]*"
-LINE_NUMBER_BATCH = 1 << 20
+# DuckDB variables with the memory limits (as configured) while a pass over the file streams in
+# (``stream_into``) and for every other statement.
+READING_MEMORY_LIMIT, MEMORY_LIMIT = "reading_memory_limit", "memory_limit"
+# Rows a batch of the k-core streamed to the text pass: a few of them wait for their text at a time.
+ROWS_BATCH = 65_536
 
 
 def quote(text: str) -> str:
@@ -57,8 +69,13 @@ def make_rejects(rows: duckdb.DuckDBPyRelation, stage: str, reason: str, detail:
 def stream_into(con: duckdb.DuckDBPyConnection, table: str, stream: pa.RecordBatchReader, query: str = "SELECT * FROM {stream}") -> duckdb.DuckDBPyRelation:
     """Create ``table`` from ``query`` over an Arrow stream, batch by batch.
 
-    The stream's own error (a truncated file, a missing one) is raised as it is,
-    rather than as the DuckDB error that carries it.
+    Under the connection's reading memory limit (``DuckDBEngineDataset``'s
+    ``reading_memory_limit``, when set): the stream is a pass over the review
+    file, whose parsed blocks are in memory beside DuckDB's. So ``query`` should
+    hold no large blocking operator: sort or aggregate the table in a statement
+    of its own, under the whole limit. The stream's own error (a truncated
+    file, a missing one) is raised as it is, rather than as the DuckDB error
+    that carries it.
     """
     raised: list[BaseException] = []
 
@@ -71,7 +88,8 @@ def stream_into(con: duckdb.DuckDBPyConnection, table: str, stream: pa.RecordBat
 
     con.register(f"{table}_stream", pa.RecordBatchReader.from_batches(stream.schema, batches()))
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS " + query.replace("{stream}", f"{table}_stream"))
+        with reading_memory_limit(con):
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS " + query.replace("{stream}", f"{table}_stream"))
     except duckdb.Error:
         if raised:
             raise raised[0] from None
@@ -79,6 +97,20 @@ def stream_into(con: duckdb.DuckDBPyConnection, table: str, stream: pa.RecordBat
     finally:
         con.unregister(f"{table}_stream")
     return con.table(table)
+
+
+@contextmanager
+def reading_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB's memory limit lowered to the connection's reading limit (if it has one) inside."""
+    ((reading, limit),) = con.execute(f"SELECT getvariable({quote(READING_MEMORY_LIMIT)}), getvariable({quote(MEMORY_LIMIT)})").fetchall()
+    if reading is None:
+        yield
+        return
+    con.execute(f"SET memory_limit = {quote(reading)}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = {quote(limit)}")
 
 
 def clean_reviews(con: duckdb.DuckDBPyConnection, scanned: pa.RecordBatchReader) -> tuple[duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation]:
@@ -91,32 +123,42 @@ def clean_reviews(con: duckdb.DuckDBPyConnection, scanned: pa.RecordBatchReader)
     ``invalid_rating`` (not a number in [1, 5]), ``invalid_timestamp``,
     ``empty_review``, then ``duplicate_review`` for every later review of a
     (user, item) pair already reviewed (by time, then line).
+
+    The checks are stored as the scan streams in (``review_checks``), and the
+    duplicates found in a statement of their own (``duplicate_reviews``): the
+    window over every pair then runs without the parser's blocks beside it in
+    memory, and the one over 20M lines is what filled DuckDB's limit in this pass.
     """
     extra = "".join(f"{c}, " for c in scanned.schema.names if c.startswith("true_"))
     checks = f"""
-        SELECT *, reason IS NULL AND row_number() OVER (PARTITION BY reason IS NULL, user_id, item_id ORDER BY timestamp, line_number) > 1 AS duplicate
-        FROM (
-            SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(item_id AS VARCHAR) AS item_id, rating, TRY_CAST(trunc(time) AS BIGINT) AS timestamp, {extra}
-                   CAST(source_file AS VARCHAR) AS source_file, CAST(line_number AS BIGINT) AS line_number,
-                   CASE
-                       WHEN reject_reason IS NOT NULL THEN CAST(reject_reason AS VARCHAR)
-                       WHEN user_id IS NULL OR regexp_full_match(CAST(user_id AS VARCHAR), '{BLANK_PATTERN}') THEN 'missing_user_id'
-                       WHEN item_id IS NULL OR regexp_full_match(CAST(item_id AS VARCHAR), '{BLANK_PATTERN}') THEN 'missing_item_id'
-                       WHEN coalesce(NOT rating BETWEEN 1 AND 5, true) THEN 'invalid_rating'
-                       WHEN time IS NULL OR isnan(time) OR time < 0 OR TRY_CAST(trunc(time) AS BIGINT) IS NULL THEN 'invalid_timestamp'
-                       WHEN coalesce(review_blank, false) THEN 'empty_review'
-                   END AS reason,
-                   coalesce(CAST(reject_detail AS VARCHAR), '') AS detail
-            FROM (SELECT * EXCLUDE (rating, timestamp), TRY_CAST(rating AS DOUBLE) AS rating, TRY_CAST(timestamp AS DOUBLE) AS time FROM {{stream}})
-        )
+        SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(item_id AS VARCHAR) AS item_id, rating, TRY_CAST(trunc(time) AS BIGINT) AS timestamp, {extra}
+               CAST(source_file AS VARCHAR) AS source_file, CAST(line_number AS BIGINT) AS line_number,
+               CASE
+                   WHEN reject_reason IS NOT NULL THEN CAST(reject_reason AS VARCHAR)
+                   WHEN user_id IS NULL OR regexp_full_match(CAST(user_id AS VARCHAR), '{BLANK_PATTERN}') THEN 'missing_user_id'
+                   WHEN item_id IS NULL OR regexp_full_match(CAST(item_id AS VARCHAR), '{BLANK_PATTERN}') THEN 'missing_item_id'
+                   WHEN coalesce(NOT rating BETWEEN 1 AND 5, true) THEN 'invalid_rating'
+                   WHEN time IS NULL OR isnan(time) OR time < 0 OR TRY_CAST(trunc(time) AS BIGINT) IS NULL THEN 'invalid_timestamp'
+                   WHEN coalesce(review_blank, false) THEN 'empty_review'
+               END AS reason,
+               coalesce(CAST(reject_detail AS VARCHAR), '') AS detail
+        FROM (SELECT * EXCLUDE (rating, timestamp), TRY_CAST(rating AS DOUBLE) AS rating, TRY_CAST(timestamp AS DOUBLE) AS time FROM {{stream}})
     """
     checked = stream_into(con, "review_checks", scanned, checks)
-    kept = checked.filter("reason IS NULL AND NOT duplicate").project(f"user_id, item_id, rating, timestamp, {extra}source_file, line_number")
-    rejects = make_rejects(
-        checked.filter("reason IS NOT NULL OR duplicate"),
-        "clean",
-        "coalesce(reason, 'duplicate_review')",
-        f"CASE WHEN duplicate THEN {quote('a (user, item) pair reviewed again; the earliest review is kept')} ELSE detail END",
+    con.execute(
+        """CREATE OR REPLACE TABLE duplicate_reviews AS SELECT line_number FROM review_checks WHERE reason IS NULL
+           QUALIFY row_number() OVER (PARTITION BY user_id, item_id ORDER BY timestamp, line_number) > 1"""
+    )
+    duplicates = con.table("duplicate_reviews")
+    well_formed = checked.filter("reason IS NULL")
+    kept = well_formed.join(duplicates, "line_number", how="anti").project(f"user_id, item_id, rating, timestamp, {extra}source_file, line_number")
+    rejects = make_rejects(checked.filter("reason IS NOT NULL"), "clean", "reason", "detail").union(
+        make_rejects(
+            well_formed.join(duplicates, "line_number", how="semi"),
+            "clean",
+            quote("duplicate_review"),
+            quote("a (user, item) pair reviewed again; the earliest review is kept"),
+        )
     )
     return kept, rejects
 
@@ -139,80 +181,138 @@ def filter_k_core(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyR
     """Iteratively drop users and items with fewer than ``k`` interactions, to a fixed point.
 
     The result is the largest subset in which every user and item has at least
-    ``k`` interactions (the k-core is unique, and this peeling reaches it). A round
-    deletes, from a table of (line, user, item), every row of a user or item then
-    below ``k``; the kept rows (a table: the text pass and the split read it) are
-    the input's rows still there.
+    ``k`` interactions (the k-core is unique, and this peeling reaches it). The
+    input is copied into a table (``interactions_5core_ids``) sorted by line, and a
+    round deletes from it every row of a user or item then below ``k``; what is
+    left is the k-core, still in line order, which the text pass reads in step
+    with the file (``attach_texts``).
     """
     con.register("k_core_input", interactions)
-    con.execute("CREATE OR REPLACE TABLE k_core_pairs AS SELECT line_number, user_id, item_id FROM k_core_input")
-    (total,), rounds = con.table("k_core_pairs").aggregate("count(*)").fetchall()[0], 0
+    con.execute("CREATE OR REPLACE TABLE interactions_5core_ids AS SELECT * FROM k_core_input ORDER BY line_number")
+    kept = con.table("interactions_5core_ids")
+    (total,), rounds = kept.aggregate("count(*)").fetchall()[0], 0
     while True:
         rounds += 1
         ((removed,),) = con.execute(
-            f"""DELETE FROM k_core_pairs
-                WHERE user_id IN (SELECT user_id FROM k_core_pairs GROUP BY user_id HAVING count(*) < {int(k)})
-                   OR item_id IN (SELECT item_id FROM k_core_pairs GROUP BY item_id HAVING count(*) < {int(k)})"""
+            f"""DELETE FROM interactions_5core_ids
+                WHERE user_id IN (SELECT user_id FROM interactions_5core_ids GROUP BY user_id HAVING count(*) < {int(k)})
+                   OR item_id IN (SELECT item_id FROM interactions_5core_ids GROUP BY item_id HAVING count(*) < {int(k)})"""
         ).fetchall()
         if not removed:
             break
-    con.execute("CREATE OR REPLACE TABLE interactions_5core_ids AS SELECT * FROM k_core_input SEMI JOIN k_core_pairs USING (line_number)")
-    kept = con.table("interactions_5core_ids")
     logger.info("%d-core: kept %d of %d interactions after %d rounds", k, kept.aggregate("count(*)").fetchall()[0][0], total, rounds)
-    dropped = con.sql("SELECT * FROM k_core_input ANTI JOIN k_core_pairs USING (line_number)")
+    dropped = con.sql("SELECT * FROM k_core_input ANTI JOIN interactions_5core_ids USING (line_number)")
     return kept, make_rejects(dropped, "k_core", quote("below_k_core"), quote(f"user or item with fewer than {k} interactions"))
 
 
-def read_review_text(
-    con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyRelation, texts: pa.RecordBatchReader, titles: pa.RecordBatchReader
-) -> duckdb.DuckDBPyRelation:
+def rows_by_line(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
+    """The k-core's rows (``filter_k_core``'s table, in line order) streamed out of DuckDB.
+
+    ``interactions`` must be a query over ``con``'s tables. A scan of one table, which DuckDB keeps in insertion order, on a cursor of
+    its own: the batches are consumed inside another query on ``con`` (the one
+    that stores the rows with their text).
+    """
+    return con.cursor().sql(interactions.sql_query()).to_arrow_reader(ROWS_BATCH)
+
+
+def attach_texts(rows: pa.RecordBatchReader, read_texts: Callable[[Iterator[np.ndarray]], pa.RecordBatchReader]) -> pa.RecordBatchReader:
+    """``rows`` (in ascending line order) with each line's review text as a last column, ``review``.
+
+    ``read_texts`` is a dump's second pass (``ReviewDump.texts``): it takes the
+    rows' line numbers in ascending chunks and gives back, in the same order, the
+    text of each line it finds. The two streams are zipped by position and
+    checked line by line, so nothing is joined, sorted or held whole: a batch of
+    rows waits in a queue from when its line numbers go to the reader until
+    its texts come back. A line whose text does not come back means the file
+    changed since it was scanned: an error naming the line.
+    """
+    schema = rows.schema.append(pa.field("review", pa.string()))
+    queued: deque[pa.RecordBatch] = deque()
+
+    def line_numbers() -> Iterator[np.ndarray]:
+        last = -1
+        for batch in rows:
+            numbers = batch.column("line_number").to_numpy()
+            if len(numbers) and (numbers[0] <= last or (np.diff(numbers) <= 0).any()):
+                raise ValueError("the kept rows must come in ascending line order to be read with their text")
+            last = numbers[-1] if len(numbers) else last
+            queued.append(batch)
+            yield numbers
+
+    def next_rows(n: int) -> pa.Table:
+        parts = []
+        while n and queued:
+            head = queued.popleft()
+            if len(head) > n:
+                head, rest = head.slice(0, n), head.slice(n)
+                queued.appendleft(rest)
+            parts.append(head)
+            n -= len(head)
+        return pa.Table.from_batches(parts, schema=rows.schema).combine_chunks()
+
+    def not_found(line: int) -> ValueError:
+        return ValueError(f"the kept review on line {line} was not found on the second read of the review file: did it change during the run?")
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        numbers = line_numbers()
+        for found in read_texts(numbers):
+            taken = next_rows(found.num_rows)
+            expected, got = taken.column("line_number").to_numpy(), found.column("line_number").to_numpy()
+            if len(expected) < len(got) or (expected != got[: len(expected)]).any():
+                mismatch = np.flatnonzero(expected != got[: len(expected)])
+                raise not_found(int(expected[mismatch[0]])) if len(mismatch) else ValueError(f"line {int(got[len(expected)])} was read but not asked for")
+            yield from taken.append_column("review", found.column("review")).to_batches()
+        for _ in numbers:  # rows the reader never asked for: their lines were not found either
+            pass
+        if queued:
+            raise not_found(int(queued[0].column("line_number")[0].as_py()))
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def read_review_text(con: duckdb.DuckDBPyConnection, rows_with_text: pa.RecordBatchReader, titles: pa.RecordBatchReader) -> duckdb.DuckDBPyRelation:
     """The kept interactions with their review text and title, in time order, as a
     table (``interactions_5core``), in the published column order (``source_file``
     and ``line_number`` last).
 
-    ``texts`` holds the review text (stripped) of the kept lines, ``titles`` the
-    items' titles (a later line for an item wins). A missing title gets the
-    placeholder ``Item <id>``; a missing review means the file changed since it was
-    scanned, which is an error.
+    ``rows_with_text`` is the k-core's rows with their text (``attach_texts``),
+    ``titles`` the items' titles (a later line for an item wins). A missing title
+    gets the placeholder ``Item <id>``.
 
-    The join and the sort by time run as two statements, one blocking operator
-    each, and every later step filters this ordered table: a query that joined
-    the text and sorted it at once ran out of DuckDB's 1 GB memory limit at 20M
-    lines (docs/lineage.md, "Ingest at scale").
+    The stream is stored as it comes, in line order, while the file is read,
+    with no large blocking operator (the titles are the join's build side:
+    DuckDB takes an Arrow stream for one row and would otherwise hash the whole
+    stream, text and all); the sort by time is a statement of its own, after the
+    file is read, under DuckDB's whole memory limit (docs/lineage.md, "Ingest
+    at scale").
     """
     stream_into(con, "item_titles", titles, "SELECT item_id, arg_max(title, line_number) AS title FROM {stream} GROUP BY item_id")
-    con.register("text_wanted", interactions)
-    extra = "".join(f"w.{c}, " for c in extra_columns(interactions))
-    stream_into(
-        con,
-        "kept_review_text",
-        texts,
-        "SELECT w.user_id, w.item_id, w.rating, t.review, coalesce(i.title, 'Item ' || w.item_id) AS title, w.timestamp,"
-        f" {extra}w.source_file, w.line_number, i.title IS NULL AS placeholder"
-        " FROM {stream} t JOIN text_wanted w USING (line_number) LEFT JOIN item_titles i USING (item_id)",
-    )
-    ((wanted, found, placeholders),) = con.execute(
-        "SELECT (SELECT count(*) FROM text_wanted), count(*), count(*) FILTER (WHERE placeholder) FROM kept_review_text"
-    ).fetchall()
-    if found != wanted:
-        raise ValueError(f"{wanted - found} kept reviews were not found on the second read of the review file: did it change during the run?")
+    extra = "".join(f"s.{c}, " for c in rows_with_text.schema.names if c.startswith("true_"))
+    with optimizer_disabled(con, "build_side_probe_side"):
+        stream_into(
+            con,
+            "interactions_5core_by_line",
+            rows_with_text,
+            "SELECT s.user_id, s.item_id, s.rating, s.review, coalesce(i.title, 'Item ' || s.item_id) AS title, s.timestamp,"
+            f" {extra}s.source_file, s.line_number, i.title IS NULL AS placeholder FROM {{stream}} s LEFT JOIN item_titles i USING (item_id)",
+        )
+    ((kept, placeholders),) = con.execute("SELECT count(*), count(*) FILTER (WHERE placeholder) FROM interactions_5core_by_line").fetchall()
     if placeholders:
-        logger.warning("%d of %d kept reviews have no item title: using the placeholder 'Item <id>'", placeholders, wanted)
-    con.execute(f"CREATE OR REPLACE TABLE interactions_5core AS SELECT * EXCLUDE (placeholder) FROM kept_review_text ORDER BY {TIME_ORDER}")
-    con.execute("DROP TABLE kept_review_text")
+        logger.warning("%d of %d kept reviews have no item title: using the placeholder 'Item <id>'", placeholders, kept)
+    con.execute(f"CREATE OR REPLACE TABLE interactions_5core AS SELECT * EXCLUDE (placeholder) FROM interactions_5core_by_line ORDER BY {TIME_ORDER}")
+    con.execute("DROP TABLE interactions_5core_by_line")
     return con.table("interactions_5core")
 
 
-def ascending_line_numbers(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyRelation) -> Iterator[np.ndarray]:
-    """The interactions' line numbers in ascending chunks, streamed from DuckDB.
-
-    The query runs on a cursor of its own and starts here, not at the first chunk:
-    the chunks are consumed inside another query on ``con`` (the text stream's).
-    """
-    con.register("line_numbers_input", interactions)
-    con.execute("CREATE OR REPLACE TABLE wanted_line_numbers AS SELECT line_number FROM line_numbers_input")
-    reader = con.cursor().sql("SELECT line_number FROM wanted_line_numbers ORDER BY line_number").to_arrow_reader(LINE_NUMBER_BATCH)
-    return (batch.column(0).to_numpy() for batch in reader)
+@contextmanager
+def optimizer_disabled(con: duckdb.DuckDBPyConnection, optimizer: str) -> Iterator[None]:
+    """DuckDB's ``optimizer`` off for the statements inside, as the connection had it after."""
+    ((before,),) = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()
+    con.execute(f"SET disabled_optimizers = {quote(','.join(filter(None, [before, optimizer])))}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET disabled_optimizers = {quote(before)}")
 
 
 def published(interactions: duckdb.DuckDBPyRelation, provenance: bool = True) -> duckdb.DuckDBPyRelation:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +22,8 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 from kedro.io import AbstractDataset, AbstractVersionedDataset, DatasetError, Version
+
+from reason4rec.data.filtering import MEMORY_LIMIT, READING_MEMORY_LIMIT, quote
 
 
 class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
@@ -34,12 +37,26 @@ class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
     Args:
         memory_limit: DuckDB's ``memory_limit`` (``1GB``): what its tables, sorts and
             joins hold in memory before spilling to ``temp_directory``.
+        reading_memory_limit: DuckDB's limit while a pass over the review file
+            streams in (``stream_into``), lower because the reader's blocks, parsed
+            on every core, are in memory beside it; the whole limit again for the
+            statements after (None: ``memory_limit`` throughout).
         temp_directory: where the database file and DuckDB's spill go (created when first loaded).
         threads: DuckDB's worker threads (None: one per core).
     """
 
-    def __init__(self, memory_limit: str = "1GB", temp_directory: str = "data/02_intermediate/duckdb_spill", threads: int | None = None, metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        memory_limit: str = "1GB",
+        reading_memory_limit: str | None = None,
+        temp_directory: str = "data/02_intermediate/duckdb_spill",
+        threads: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
         self._config = {"memory_limit": memory_limit, "temp_directory": temp_directory, **({"threads": threads} if threads else {})}
+        self._reading_memory_limit = reading_memory_limit or memory_limit
+        if size_in_bytes(self._reading_memory_limit) > size_in_bytes(memory_limit):
+            raise DatasetError(f"reading_memory_limit ({reading_memory_limit}) must not exceed memory_limit ({memory_limit})")
         self._connection: duckdb.DuckDBPyConnection | None = None
         self.metadata = metadata
 
@@ -49,8 +66,11 @@ class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
             folder.mkdir(parents=True, exist_ok=True)
             database = Path(tempfile.mkstemp(prefix="ingest-", suffix=".duckdb", dir=folder)[1])
             database.unlink()  # DuckDB creates its own file there
-            self._connection = duckdb.connect(str(database), config=self._config)
-            atexit.register(_remove_database, self._connection, database)
+            connection = duckdb.connect(str(database), config=self._config)
+            atexit.register(_remove_database, connection, database)
+            connection.execute(f"SET VARIABLE {READING_MEMORY_LIMIT} = {quote(self._reading_memory_limit)}")
+            connection.execute(f"SET VARIABLE {MEMORY_LIMIT} = {quote(self._config['memory_limit'])}")
+            self._connection = connection
         return self._connection
 
     def save(self, data: None) -> None:
@@ -58,6 +78,16 @@ class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
 
     def _describe(self) -> dict[str, Any]:
         return dict(self._config)
+
+
+def size_in_bytes(size: str) -> int:
+    """A memory size as DuckDB writes it (``1GB``, ``600MB``, ``953.6 MiB``, ``512 bytes``) in bytes."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?i?B|bytes)?\s*", size, flags=re.IGNORECASE)
+    if not match:
+        raise DatasetError(f"not a memory size: {size!r} (expected a number and a unit, as in 600MB or 1GB)")
+    number, unit = float(match.group(1)), (match.group(2) or "B").upper()
+    base = 1024 if "I" in unit else 1000
+    return int(number * base ** "BKMGT".index(unit[0] if unit != "BYTES" else "B"))
 
 
 def _remove_database(connection: duckdb.DuckDBPyConnection, database: Path) -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 from reason4rec import contexts as ctx
 from reason4rec import prompts
 from reason4rec.data.filtering import (
-    ascending_line_numbers,
+    attach_texts,
     clean_reviews,
     combine_rejects,
     dataset_statistics,
@@ -22,6 +22,7 @@ from reason4rec.data.filtering import (
     keep_time_window,
     published,
     read_review_text,
+    rows_by_line,
     split_chronologically,
 )
 from reason4rec.data.readers import ReviewDump
@@ -53,8 +54,8 @@ def window_and_k_core(interactions: Relation, params: dict[str, Any], ingest_eng
 def read_kept_text(interactions: Relation, raw_reviews: ReviewDump | GeneratedReviews, ingest_engine: duckdb.DuckDBPyConnection) -> Relation:
     """The second pass: review text and title for the rows the k-core kept, and
     only those; the k-core's interactions with their text, in time order."""
-    texts = raw_reviews.texts(ascending_line_numbers(ingest_engine, interactions))
-    return read_review_text(ingest_engine, interactions, texts, raw_reviews.titles())
+    rows_with_text = attach_texts(rows_by_line(ingest_engine, interactions), raw_reviews.texts)
+    return read_review_text(ingest_engine, rows_with_text, raw_reviews.titles())
 
 
 def with_review_text(interactions_with_text: Relation) -> Relation:
