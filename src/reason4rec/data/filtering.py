@@ -9,7 +9,7 @@ materializes what later steps read more than once as a named table of that
 connection; the rest stays a lazy query, run when the catalog writes it
 (streamed out of DuckDB into parquet, out of core too).
 
-Two rules keep the peak memory the same however long the file: a pass over
+Two rules keep the peak memory near DuckDB's limit (docs/lineage.md): a pass over
 the file (``stream_into``) stores what it reads as it comes, with no large
 blocking operator, under the engine's lower reading limit (the parser's
 blocks are in memory beside DuckDB's); and every sort, window or large join is
