@@ -32,7 +32,8 @@ def test_a_pass_over_the_file_streams_in_under_the_reading_limit_and_the_whole_l
 @pytest.mark.parametrize(
     ("limits", "message"),
     [({"memory_limit": "1GB", "reading_memory_limit": "2GB"}, "reading_memory_limit \\(2GB\\) must not exceed memory_limit \\(1GB\\)"),
-     ({"memory_limit": "lots"}, "not a memory size: 'lots'")],
+     ({"memory_limit": "lots"}, "not a memory size: 'lots'"),
+     ({"memory_limit": "1GB", "reading_memory_limit": "1.2.3MB"}, "not a memory size: '1.2.3MB'")],
 )
 def test_bad_limits_are_refused(tmp_path, limits, message):
     with pytest.raises(DatasetError, match=message):

@@ -77,12 +77,12 @@ class DuckDBEngineDataset(AbstractDataset[None, duckdb.DuckDBPyConnection]):
         raise DatasetError("DuckDBEngineDataset is read-only: it is a database connection, not data")
 
     def _describe(self) -> dict[str, Any]:
-        return dict(self._config)
+        return {**self._config, "reading_memory_limit": self._reading_memory_limit}
 
 
 def size_in_bytes(size: str) -> int:
     """A memory size as DuckDB writes it (``1GB``, ``600MB``, ``953.6 MiB``, ``512 bytes``) in bytes."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?i?B|bytes)?\s*", size, flags=re.IGNORECASE)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?i?B|bytes)?\s*", size, flags=re.IGNORECASE)
     if not match:
         raise DatasetError(f"not a memory size: {size!r} (expected a number and a unit, as in 600MB or 1GB)")
     number, unit = float(match.group(1)), (match.group(2) or "B").upper()
