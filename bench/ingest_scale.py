@@ -14,7 +14,9 @@ Both ingests run as `kedro run --pipelines ingest_5core --to-outputs <splits,
 rejects, stats>` (the pair samples and the base model are left out) in their
 own process, in a copy of their own code (this tree's src/ and conf/; the
 baseline commit's, by `git archive`) with a data/ folder of their own, one after the other on the same dump; peak memory is the process's
-maximum resident set (`wait4`). Run it on an idle machine, with
+own high-water resident set (``VmHWM``, read as it exits). Not ``wait4``'s ``ru_maxrss``: at ``exec``
+the kernel carries the parent's high-water mark into the child's, so the bench's own peak (from
+reading back an earlier run's tables) would be reported as the next ingest's. Run it on an idle machine, with
 MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_ set high (see docs/lineage.md, "Benchmarks").
 """
 
@@ -35,6 +37,20 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = "interactions_train,interactions_valid,interactions_test,ingest_rejects,dataset_stats"
+# `python -m kedro ...` that writes its own peak resident set (VmHWM, in kB) to the file named first, as it exits.
+KEDRO_REPORTING_PEAK = """
+import atexit, runpy, sys
+peak_file, sys.argv = sys.argv[1], ["kedro", *sys.argv[2:]]
+
+def write_peak():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(peak_file, "w") as out:
+        out.write(peak)
+
+atexit.register(write_peak)
+runpy.run_module("kedro", run_name="__main__", alter_sys=True)
+"""
 WORDS = "the sound tone strings neck frets pickup amp cable pedal build quality price value great good poor loud warm bright buzz tuning stays case".split()
 
 
@@ -98,19 +114,20 @@ def run_ingest(project: Path, dump: Path, log: Path) -> dict:
     (project / ".telemetry").write_text("consent: false\n")
     for layer in ("01_raw", "02_intermediate", "03_primary", "08_reporting"):
         (project / "data" / layer).mkdir(parents=True)
-    command = [sys.executable, "-m", "kedro", "run", "--pipelines", "ingest_5core", "--to-outputs", OUTPUTS,
+    peak_file = log.with_suffix(".peak_kb")
+    peak_file.unlink(missing_ok=True)
+    command = [sys.executable, "-c", KEDRO_REPORTING_PEAK, str(peak_file), "run", "--pipelines", "ingest_5core", "--to-outputs", OUTPUTS,
                "--params", f"dataset.source=amazon,dataset.reviews_path={dump}"]
     start = time.perf_counter()
     with log.open("w") as handle:
-        process = subprocess.Popen(command, cwd=project, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(project / "src")})
-        _, status, usage = os.wait4(process.pid, 0)
+        returncode = subprocess.run(command, cwd=project, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(project / "src")}).returncode
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    if returncode != 0 or not peak_file.exists():
         raise SystemExit(f"ingest failed in {project} on {dump}: see {log}")
     train = pd.read_parquet(project / "data" / "03_primary" / "interactions_train.parquet")
     rejects = pd.read_parquet(project / "data" / "08_reporting" / "ingest_rejects.parquet")
     digest = int(pd.util.hash_pandas_object(train.astype(str), index=False).sum()) ^ hash(tuple(sorted(rejects["reason"].value_counts().items())))
-    return {"seconds": seconds, "peak_gb": usage.ru_maxrss / 2**20, "train_rows": len(train), "digest": digest}
+    return {"seconds": seconds, "peak_gb": int(peak_file.read_text()) / 2**20, "train_rows": len(train), "digest": digest}
 
 
 def main() -> None:

@@ -173,7 +173,7 @@ def test_split_has_no_leakage_and_no_cold_start(con):
             "line_number": range(1, 801),
         }
     )
-    train, valid, test, rejects = (relation.df() for relation in split_chronologically(con.from_df(frame), 0.1, 0.1))
+    train, valid, test, rejects = (relation.df() for relation in split_chronologically(con, con.from_df(frame), 0.1, 0.1))
     assert train["timestamp"].max() < valid["timestamp"].min()
     assert max(train["timestamp"].max(), valid["timestamp"].max()) < test["timestamp"].min()
     for part in (valid, test):
@@ -184,7 +184,7 @@ def test_split_has_no_leakage_and_no_cold_start(con):
 
 def test_split_rejects_bad_fractions(con):
     with pytest.raises(ValueError, match="split fractions"):
-        split_chronologically(con.from_df(pd.DataFrame({"timestamp": [1]})), 0.6, 0.5)
+        split_chronologically(con, con.from_df(pd.DataFrame({"timestamp": [1]})), 0.6, 0.5)
 
 
 def test_a_truncated_dump_is_named_through_duckdb(con, tmp_path):

@@ -1,10 +1,11 @@
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from kedro.io import DatasetError, Version
 
-from reason4rec.data.filtering import stream_into
+from reason4rec.data.filtering import duckdb_setting, stream_into
 from reason4rec.datasets.duckdb_tables import DuckDBEngineDataset, DuckDBParquetDataset
 
 
@@ -27,6 +28,18 @@ def test_a_pass_over_the_file_streams_in_under_the_reading_limit_and_the_whole_l
     stream_into(con, "numbers", pa.RecordBatchReader.from_batches(pa.schema([("n", pa.int64())]), batches()))
     assert set(seen) == {"95.3 MiB"} and len(seen) == 3
     assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("286.1 MiB",)]
+
+
+def test_a_setting_is_back_after_the_statements_inside_also_when_they_fail(tmp_path):
+    con = DuckDBEngineDataset(memory_limit="300MB", temp_directory=str(tmp_path / "spill")).load()
+    for _ in range(3):  # set back from the configured 300MB, not from DuckDB's rounded 286.1 MiB, which would drift
+        with duckdb_setting(con, "memory_limit", "100MB"):
+            assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("95.3 MiB",)]
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("286.1 MiB",)]
+    with pytest.raises(duckdb.Error), duckdb_setting(con, "disabled_optimizers", "build_side_probe_side"):
+        assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("build_side_probe_side",)]
+        con.execute("SELECT * FROM no_such_table")
+    assert con.execute("SELECT current_setting('disabled_optimizers')").fetchall() == [("",)]
 
 
 @pytest.mark.parametrize(

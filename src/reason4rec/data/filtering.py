@@ -37,8 +37,9 @@ STAGES = ["clean", "time_window", "k_core", "split"]
 TIME_ORDER = "timestamp, user_id, item_id"
 # Python's str.isspace(): ASCII whitespace, \x1c-\x1f, \x85 and Unicode's separators.
 BLANK_PATTERN = r"[\t-\r\x{1c}-\x{20}\x{85}\p{Z}]*"
-# DuckDB variables with the memory limits (as configured) while a pass over the file streams in
-# (``stream_into``) and for every other statement.
+# DuckDB variables with the memory limits as configured (``DuckDBEngineDataset``): while a pass over the
+# file streams in (``stream_into``), and for every other statement. DuckDB shows a limit rounded
+# (``286.1 MiB``), so the limit is set back from its variable, not from what DuckDB shows.
 READING_MEMORY_LIMIT, MEMORY_LIMIT = "reading_memory_limit", "memory_limit"
 # Rows a batch of the k-core streamed to the text pass: a few of them wait for their text at a time.
 ROWS_BATCH = 65_536
@@ -87,8 +88,9 @@ def stream_into(con: duckdb.DuckDBPyConnection, table: str, stream: pa.RecordBat
             raise
 
     con.register(f"{table}_stream", pa.RecordBatchReader.from_batches(stream.schema, batches()))
+    ((reading_limit,),) = con.execute(f"SELECT getvariable({quote(READING_MEMORY_LIMIT)})").fetchall()
     try:
-        with reading_memory_limit(con):
+        with duckdb_setting(con, "memory_limit", reading_limit):
             con.execute(f"CREATE OR REPLACE TABLE {table} AS " + query.replace("{stream}", f"{table}_stream"))
     except duckdb.Error:
         if raised:
@@ -100,17 +102,18 @@ def stream_into(con: duckdb.DuckDBPyConnection, table: str, stream: pa.RecordBat
 
 
 @contextmanager
-def reading_memory_limit(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB's memory limit lowered to the connection's reading limit (if it has one) inside."""
-    ((reading, limit),) = con.execute(f"SELECT getvariable({quote(READING_MEMORY_LIMIT)}), getvariable({quote(MEMORY_LIMIT)})").fetchall()
-    if reading is None:
+def duckdb_setting(con: duckdb.DuckDBPyConnection, name: str, value: str | None) -> Iterator[None]:
+    """DuckDB's setting ``name`` at ``value`` for the statements inside (None: left as it is); back after
+    to the DuckDB variable of the same name if the connection has one (its configured value), else to what it was."""
+    if value is None:
         yield
         return
-    con.execute(f"SET memory_limit = {quote(reading)}")
+    ((before,),) = con.execute(f"SELECT coalesce(getvariable({quote(name)}), CAST(current_setting({quote(name)}) AS VARCHAR))").fetchall()
+    con.execute(f"SET {name} = {quote(value)}")
     try:
         yield
     finally:
-        con.execute(f"SET memory_limit = {quote(limit)}")
+        con.execute(f"SET {name} = {quote(before)}")
 
 
 def clean_reviews(con: duckdb.DuckDBPyConnection, scanned: pa.RecordBatchReader) -> tuple[duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation]:
@@ -185,7 +188,10 @@ def filter_k_core(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyR
     input is copied into a table (``interactions_5core_ids``) sorted by line, and a
     round deletes from it every row of a user or item then below ``k``; what is
     left is the k-core, still in line order, which the text pass reads in step
-    with the file (``attach_texts``).
+    with the file (``attach_texts``). The rows dropped are stored too
+    (``k_core_dropped``), by a join of their own: as a lazy query, that join
+    ran inside the rejects' sort by line, the two of them over DuckDB's limit
+    together at 20M lines.
     """
     con.register("k_core_input", interactions)
     con.execute("CREATE OR REPLACE TABLE interactions_5core_ids AS SELECT * FROM k_core_input ORDER BY line_number")
@@ -201,8 +207,8 @@ def filter_k_core(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyR
         if not removed:
             break
     logger.info("%d-core: kept %d of %d interactions after %d rounds", k, kept.aggregate("count(*)").fetchall()[0][0], total, rounds)
-    dropped = con.sql("SELECT * FROM k_core_input ANTI JOIN interactions_5core_ids USING (line_number)")
-    return kept, make_rejects(dropped, "k_core", quote("below_k_core"), quote(f"user or item with fewer than {k} interactions"))
+    con.execute("CREATE OR REPLACE TABLE k_core_dropped AS SELECT * FROM k_core_input ANTI JOIN interactions_5core_ids USING (line_number)")
+    return kept, make_rejects(con.table("k_core_dropped"), "k_core", quote("below_k_core"), quote(f"user or item with fewer than {k} interactions"))
 
 
 def rows_by_line(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyRelation) -> pa.RecordBatchReader:
@@ -288,7 +294,7 @@ def read_review_text(con: duckdb.DuckDBPyConnection, rows_with_text: pa.RecordBa
     """
     stream_into(con, "item_titles", titles, "SELECT item_id, arg_max(title, line_number) AS title FROM {stream} GROUP BY item_id")
     extra = "".join(f"s.{c}, " for c in rows_with_text.schema.names if c.startswith("true_"))
-    with optimizer_disabled(con, "build_side_probe_side"):
+    with duckdb_setting(con, "disabled_optimizers", "build_side_probe_side"):  # the engine disables none of its own
         stream_into(
             con,
             "interactions_5core_by_line",
@@ -304,17 +310,6 @@ def read_review_text(con: duckdb.DuckDBPyConnection, rows_with_text: pa.RecordBa
     return con.table("interactions_5core")
 
 
-@contextmanager
-def optimizer_disabled(con: duckdb.DuckDBPyConnection, optimizer: str) -> Iterator[None]:
-    """DuckDB's ``optimizer`` off for the statements inside, as the connection had it after."""
-    ((before,),) = con.execute("SELECT current_setting('disabled_optimizers')").fetchall()
-    con.execute(f"SET disabled_optimizers = {quote(','.join(filter(None, [before, optimizer])))}")
-    try:
-        yield
-    finally:
-        con.execute(f"SET disabled_optimizers = {quote(before)}")
-
-
 def published(interactions: duckdb.DuckDBPyRelation, provenance: bool = True) -> duckdb.DuckDBPyRelation:
     """The interactions (with their text) in the published column order:
     ``source_file`` and ``line_number`` last, with ``provenance``."""
@@ -324,7 +319,7 @@ def published(interactions: duckdb.DuckDBPyRelation, provenance: bool = True) ->
 
 
 def split_chronologically(
-    interactions: duckdb.DuckDBPyRelation, valid_fraction: float, test_fraction: float
+    con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyRelation, valid_fraction: float, test_fraction: float
 ) -> tuple[duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation]:
     """Split by time so that every valid row is later than every train row and every
     test row later than every train and valid row; then drop valid and test rows whose
@@ -334,7 +329,10 @@ def split_chronologically(
     fractions are met as closely as strict time order allows. Train is a filter
     of ``interactions`` and keeps its order (DuckDB preserves a table's insertion
     order where a query has no ORDER BY); valid and test, past a join, are
-    sorted by time again.
+    sorted by time again, each into a table of its own (``interactions_valid``,
+    ``interactions_test``) in a statement of its own: so the catalog writes
+    every split by a scan, with no sort beside the batches it streams out (at
+    20M lines valid's sort reached DuckDB's limit while the file was written).
     """
     if not (0 <= valid_fraction < 1 and 0 < test_fraction < 1 and valid_fraction + test_fraction < 1):
         raise ValueError(f"split fractions must be in [0, 1) and sum below 1, got valid={valid_fraction}, test={test_fraction}")
@@ -355,8 +353,9 @@ def split_chronologically(
     for name, part in (("valid", interactions.filter(f"timestamp > {train_cut} AND timestamp <= {valid_cut}")), ("test", interactions.filter(f"timestamp > {valid_cut}"))):
         part = part.set_alias(name)
         warm = part.join(users, "user_id", how="semi").join(items, "item_id", how="semi")
-        parts.append(warm.order(TIME_ORDER))
-        cold = part.join(warm.project("line_number").set_alias(f"warm_{name}"), "line_number", how="anti")
+        con.execute(f"CREATE OR REPLACE TABLE interactions_{name} AS {warm.order(TIME_ORDER).sql_query()}")
+        parts.append(con.table(f"interactions_{name}"))
+        cold = part.join(parts[-1].project("line_number").set_alias(f"warm_{name}"), "line_number", how="anti")
         rejects.append(make_rejects(cold, "split", quote("cold_start"), quote(f"{name} row whose user or item is not in train")))
     return train, parts[0], parts[1], rejects[0].union(rejects[1])
 

@@ -63,11 +63,13 @@ def with_review_text(interactions_with_text: Relation) -> Relation:
     return published(interactions_with_text)
 
 
-def split(interactions_with_text: Relation, params: dict[str, Any]) -> tuple[Relation, Relation, Relation, pd.DataFrame, Relation]:
+def split(
+    interactions_with_text: Relation, params: dict[str, Any], ingest_engine: duckdb.DuckDBPyConnection
+) -> tuple[Relation, Relation, Relation, pd.DataFrame, Relation]:
     """Chronological split, each split without provenance columns; returns the
     splits, their statistics and the rejects."""
     config = typed_block(Ingest, params, "ingest")
-    train, valid, test, rejects = split_chronologically(interactions_with_text, config.valid_fraction, config.test_fraction)
+    train, valid, test, rejects = split_chronologically(ingest_engine, interactions_with_text, config.valid_fraction, config.test_fraction)
     statistics = dataset_statistics(train, valid, test)
     train, valid, test = (published(part, provenance=False) for part in (train, valid, test))
     return train, valid, test, statistics, rejects

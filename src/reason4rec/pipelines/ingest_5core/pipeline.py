@@ -17,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(with_review_text, "interactions_5core_with_text", "interactions_5core", name="publish_interactions_5core"),
             Node(
                 split,
-                ["interactions_5core_with_text", "params:ingest"],
+                ["interactions_5core_with_text", "params:ingest", "ingest_engine"],
                 ["interactions_train", "interactions_valid", "interactions_test", "dataset_stats", "split_rejects"],
                 name="split_chronologically",
             ),
