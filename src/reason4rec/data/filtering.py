@@ -190,8 +190,8 @@ def filter_k_core(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyR
     left is the k-core, still in line order, which the text pass reads in step
     with the file (``attach_texts``). The rows dropped are stored too
     (``k_core_dropped``), by a join of their own: as a lazy query, that join
-    ran inside the rejects' sort by line, the two of them over DuckDB's limit
-    together at 20M lines.
+    (its build side the whole k-core's lines) ran inside the rejects' sort by
+    line, two blocking operators in one statement.
     """
     con.register("k_core_input", interactions)
     con.execute("CREATE OR REPLACE TABLE interactions_5core_ids AS SELECT * FROM k_core_input ORDER BY line_number")
