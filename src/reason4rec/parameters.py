@@ -235,6 +235,7 @@ class Base:
     base_model: str  # a named base, ``tiny``, or a Hugging Face id / local path
     quantization: str | None = None  # 4bit: NF4 QLoRA on CUDA
     bf16: bool | str = "auto"
+    hub_kernels: bool = False  # transformers' kernels from the Hugging Face Hub on CUDA (reason4rec.llm.loading.load_model)
     tiny: TinyBase | None = None
 
     def __post_init__(self):

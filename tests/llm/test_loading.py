@@ -18,3 +18,22 @@ def test_hub_style_base_loads_from_a_path_and_4bit_falls_back_on_cpu(tmp_path, t
     with torch.no_grad():
         assert torch.allclose(model(ids).logits.cpu(), tiny_base.model(ids).logits, atol=1e-5)
     assert tokenizer.chat_template == tiny_base.tokenizer.chat_template
+
+
+def test_hub_kernels_is_transformers_use_kernels_and_off_unless_set(tmp_path, tiny_base, monkeypatch):
+    # Left to transformers, a model loaded on CUDA fetches kernels from the Hugging Face Hub at load time
+    # (offline, the load fails): the base's loading settings decide, and say no unless told otherwise.
+    from reason4rec.llm import loading
+    from reason4rec.llm.base import build_base_model
+
+    tiny_base.model.save_pretrained(tmp_path)
+    tiny_base.tokenizer.save_pretrained(tmp_path)
+    asked = []
+    original = loading.AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(loading.AutoModelForCausalLM, "from_pretrained", lambda *a, **kw: asked.append(kw["use_kernels"]) or original(*a, **kw))
+    for params in ({"base_model": str(tmp_path)}, {"base_model": str(tmp_path), "hub_kernels": True}):
+        base = build_base_model([], params)
+        if params.get("hub_kernels"):  # transformers would fetch them: only what it was asked is checked here
+            monkeypatch.setattr(loading.AutoModelForCausalLM, "from_pretrained", lambda *a, **kw: asked.append(kw["use_kernels"]) or original(*a, **{**kw, "use_kernels": False}))
+        load_model(base)
+    assert asked == [False, True]

@@ -1,6 +1,5 @@
 """GRPO on a trained LoRA expert (reason4rec.llm.reinforcement)."""
 
-import json
 
 import pandas as pd
 import pytest

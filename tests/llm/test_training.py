@@ -103,3 +103,33 @@ def test_auto_settings_are_resolved_for_this_machine():
     args = training_arguments({"bf16": "auto", "activation_checkpointing": "auto", "output_dir": None}, "run")
     assert args.bf16 == use_bf16("auto") and args.activation_checkpointing == torch.cuda.is_available()
     assert args.save_strategy == "no"
+
+
+def test_an_adapter_gathered_from_fsdp_shards_keeps_every_tensor(tmp_path):
+    # FSDP (here on the CPU: gloo, one process) with peft's auto-wrap policy puts `_fsdp_wrapped_module` inside the
+    # module names, by which peft picks an adapter's tensors out of the gathered full state dict; asked with the
+    # wrapped model it finds next to none, so the adapter a launched FSDP training wrote was empty (seen on an H200).
+    import torch.distributed as dist
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from peft.utils.other import fsdp_auto_wrap_policy
+    from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from reason4rec.llm.training import unwrapped_layout
+
+    config = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    torch.manual_seed(0)
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"], modules_to_save=["lm_head"])
+    model = get_peft_model(LlamaForCausalLM(config), lora)
+    expected = {k: v.clone() for k, v in get_peft_model_state_dict(model).items()}
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
+    try:
+        wrapped = FSDP(model, auto_wrap_policy=fsdp_auto_wrap_policy(model), device_id=torch.device("cpu"), use_orig_params=False)
+        with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
+            whole = wrapped.state_dict()
+        assert len(get_peft_model_state_dict(wrapped.module, state_dict=whole)) < len(expected)  # peft's own answer
+        gathered = get_peft_model_state_dict(unwrapped_layout(wrapped.module), state_dict=whole)
+    finally:
+        dist.destroy_process_group()
+    assert set(gathered) == set(expected) and all(torch.equal(gathered[k], expected[k]) for k in expected)

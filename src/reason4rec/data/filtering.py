@@ -189,9 +189,10 @@ def filter_k_core(con: duckdb.DuckDBPyConnection, interactions: duckdb.DuckDBPyR
     round deletes from it every row of a user or item then below ``k``; what is
     left is the k-core, still in line order, which the text pass reads in step
     with the file (``attach_texts``). The rows dropped are stored too
-    (``k_core_dropped``), by a join of their own: as a lazy query, that join
-    (its build side the whole k-core's lines) ran inside the rejects' sort by
-    line, two blocking operators in one statement.
+    (``k_core_dropped``), by a join of their own, so that the rejects' sort by
+    line (``store_rejects``) reads a table: as a lazy query, that join (its
+    build side the whole k-core's lines) ran inside the sort, two blocking
+    operators in one statement.
     """
     con.register("k_core_input", interactions)
     con.execute("CREATE OR REPLACE TABLE interactions_5core_ids AS SELECT * FROM k_core_input ORDER BY line_number")
@@ -383,18 +384,35 @@ def dataset_statistics(train: duckdb.DuckDBPyRelation, valid: duckdb.DuckDBPyRel
     return pd.DataFrame(rows)
 
 
-def combine_rejects(con: duckdb.DuckDBPyConnection, *rejects: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """Every stage's rejects in one table (``ingest_rejects``), by stage (in the ingest's order), then line.
+def store_rejects(con: duckdb.DuckDBPyConnection, table: str, rejects: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """A step's rejects as a table of their own (``table``), by stage (in the ingest's order), then line.
 
-    Written stage by stage, each sorted by line on its own and appended, and read
-    back in insertion order: DuckDB's sort of all the stages' rejects at once ran
-    out of its memory limit at 20M lines (8.8M rejects), where each stage's own
-    sort, and the whole of this, stays under it.
+    Each stage's rows are sorted by line in a statement of their own and
+    appended; DuckDB keeps a table's insertion order, so ``combine_rejects``
+    then appends the steps' tables one after the other with no sort. Sorted
+    here, at the step that drops the rows, rather than all at once at the end:
+    at 20M lines (8.8M rejects) that one sort was the ingest's highest peak,
+    with DuckDB at its limit beside what the process still held from writing
+    the splits (docs/lineage.md, "Ingest at scale").
     """
-    combined = rejects[0]
-    for more in rejects[1:]:
-        combined = combined.union(more)
-    con.execute("CREATE OR REPLACE TABLE ingest_rejects AS " + combined.limit(0).sql_query())
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS " + rejects.limit(0).sql_query())
     for stage in STAGES:
-        combined.filter(f"stage = {quote(stage)}").order("line_number").insert_into("ingest_rejects")
+        rejects.filter(f"stage = {quote(stage)}").order("line_number").insert_into(table)
+    return con.table(table)
+
+
+def combine_rejects(con: duckdb.DuckDBPyConnection, *rejects: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """The steps' rejects (``store_rejects``' tables) in one table (``ingest_rejects``), by stage, then line.
+
+    The tables are appended one after the other, each read in its insertion
+    order, so nothing is sorted; they must come in the ingest's order of stages
+    (a ValueError names the stages otherwise).
+    """
+    stages = [stage for relation in rejects for (stage,) in relation.project("stage").distinct().fetchall()]
+    positions = [STAGES.index(stage) for stage in stages]
+    if any(later < earlier for earlier, later in zip(positions, positions[1:])):
+        raise ValueError(f"the rejects must come stage by stage in the ingest's order {STAGES}, got the stages {stages}")
+    con.execute("CREATE OR REPLACE TABLE ingest_rejects AS " + rejects[0].limit(0).sql_query())
+    for relation in rejects:
+        relation.insert_into("ingest_rejects")
     return con.table("ingest_rejects")

@@ -60,7 +60,7 @@ def build_base_model(texts: Sequence[str], params: dict[str, Any]) -> BaseModelA
     a named base is converted from its packaged GGUF; anything else is a
     reference, loaded where it is when an expert needs it."""
     name = params["base_model"]
-    loading = {"bf16": params.get("bf16", "auto"), "quantization": params.get("quantization")}
+    loading = {"bf16": params.get("bf16", "auto"), "quantization": params.get("quantization"), "hub_kernels": params.get("hub_kernels", False)}
     if name == "tiny":
         model, tokenizer, metadata = build_tiny_base(texts, params["tiny"])
     elif name in NAMED_BASES:

@@ -62,6 +62,13 @@ def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedToke
     full precision and a WARNING says so. Under FSDP (a launch with accelerate's
     FSDP config) the 4-bit weights are stored as bf16 and the rest loads in bf16,
     as FSDP shards only layers of one dtype, and accelerate places the shards.
+
+    ``hub_kernels`` (off unless the base's loading settings turn it on) is
+    transformers' ``use_kernels``: left to transformers, a model loaded on CUDA
+    has layers swapped for kernels downloaded from the Hugging Face Hub at load
+    time, which offline fails the load (seen on an H200 with HF_HUB_OFFLINE=1:
+    "kernels-community/rotary is not available in the local cache") and online
+    runs code that no pin of this project names.
     """
     target = device()
     began = time.perf_counter()
@@ -74,7 +81,7 @@ def load_model(base: BaseModelArtifact) -> tuple[PreTrainedModel, PreTrainedToke
         # A hub model loads in bf16 where bf16 is used; a saved folder (tiny, a
         # converted named base) keeps fp32 weights and computes under bf16 autocast.
         hub_bf16 = base.folder is None and use_bf16(base.loading.get("bf16", "auto"))
-        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if hub_bf16 else torch.float32}
+        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if hub_bf16 else torch.float32, "use_kernels": bool(base.loading.get("hub_kernels", False))}
         if base.loading.get("quantization") == "4bit":
             if target.type == "cuda":
                 from transformers import BitsAndBytesConfig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -12,7 +13,7 @@ from typing import Any
 import pandas as pd
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict
-from transformers import DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments, set_seed
+from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments, set_seed
 from transformers.integrations.fsdp import is_fsdp_enabled
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -189,10 +190,27 @@ def adapter_state(trainer: Trainer) -> dict[str, torch.Tensor]:
     if trainer.is_fsdp_enabled:
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
         whole = trainer.accelerator.get_state_dict(trainer.model)
-        state = get_peft_model_state_dict(trainer.accelerator.unwrap_model(trainer.model), state_dict=whole)
+        state = get_peft_model_state_dict(unwrapped_layout(trainer.accelerator.unwrap_model(trainer.model)), state_dict=whole)
     else:
         state = get_peft_model_state_dict(trainer.model)
     return {k: v.detach().to("cpu").clone() for k, v in state.items()}
+
+
+def unwrapped_layout(model: PeftModel) -> PeftModel:
+    """The same PEFT model without FSDP's wrappers, on the meta device (no memory), to pick an adapter's tensors out of a full state dict.
+
+    peft finds them by the model's module names, and FSDP's auto-wrap puts
+    ``_fsdp_wrapped_module`` inside those names (peft 0.21 strips a leading one
+    only), while the full state dict's keys are clean: asked with the wrapped
+    model, peft matched nothing and the adapter came out empty (seen on an H200;
+    tests/llm/test_training.py shows it on the CPU).
+    """
+    config = copy.deepcopy(model.get_base_model().config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the layout only: nothing is loaded or quantized
+    with torch.device("meta"):
+        base = AutoModelForCausalLM.from_config(config)
+    return get_peft_model(base, copy.deepcopy(model.peft_config["default"]))
 
 
 def fingerprint(*parts: Any) -> str:

@@ -24,6 +24,7 @@ from reason4rec.data.filtering import (
     read_review_text,
     rows_by_line,
     split_chronologically,
+    store_rejects,
 )
 from reason4rec.data.readers import ReviewDump
 from reason4rec.data.synthetic import GeneratedReviews
@@ -39,7 +40,8 @@ Relation = duckdb.DuckDBPyRelation
 
 def clean(raw_reviews: ReviewDump | GeneratedReviews, ingest_engine: duckdb.DuckDBPyConnection) -> tuple[Relation, Relation]:
     """Cleaning on the first pass over the reviews: ids, ratings and times, no text."""
-    return clean_reviews(ingest_engine, raw_reviews.scan())
+    kept, rejects = clean_reviews(ingest_engine, raw_reviews.scan())
+    return kept, store_rejects(ingest_engine, "clean_rejects", rejects)
 
 
 def window_and_k_core(interactions: Relation, params: dict[str, Any], ingest_engine: duckdb.DuckDBPyConnection) -> tuple[Relation, Relation]:
@@ -48,7 +50,7 @@ def window_and_k_core(interactions: Relation, params: dict[str, Any], ingest_eng
     config = typed_block(Ingest, params, "ingest")
     windowed, window_rejects = keep_time_window(ingest_engine, interactions, config.time_window_days)
     core, core_rejects = filter_k_core(ingest_engine, windowed, config.k_core)
-    return core, window_rejects.union(core_rejects)
+    return core, store_rejects(ingest_engine, "k_core_rejects", window_rejects.union(core_rejects))
 
 
 def read_kept_text(interactions: Relation, raw_reviews: ReviewDump | GeneratedReviews, ingest_engine: duckdb.DuckDBPyConnection) -> Relation:
@@ -72,7 +74,7 @@ def split(
     train, valid, test, rejects = split_chronologically(ingest_engine, interactions_with_text, config.valid_fraction, config.test_fraction)
     statistics = dataset_statistics(train, valid, test)
     train, valid, test = (published(part, provenance=False) for part in (train, valid, test))
-    return train, valid, test, statistics, rejects
+    return train, valid, test, statistics, store_rejects(ingest_engine, "split_rejects", rejects)
 
 
 def collect_rejects(ingest_engine: duckdb.DuckDBPyConnection, *rejects: Relation) -> Relation:

@@ -11,7 +11,7 @@ from reason4rec import prompts
 from reason4rec.completions import CompletionClient
 from reason4rec.llm.artifacts import AdapterArtifact
 from reason4rec.llm.engine import InferenceEngine
-from reason4rec.parameters import Prompting, Summarize, SummaryTeacher, prompting_of
+from reason4rec.parameters import Prompting, Summarize, prompting_of
 from reason4rec.summaries import summarizer_table, teacher_summary_table
 from reason4rec.typed_config import typed_block
 
