@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     cases = args.cases.split(",")
+    if "fsdp" in cases and not torch.cuda.is_available():
+        raise SystemExit("the fsdp case launches accelerate's FSDP configuration on the GPUs: no CUDA here (--cases qlora,inference runs the rest on the CPU)")
     args.workdir.mkdir(parents=True, exist_ok=True)
     figures: dict = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU", "torch": torch.__version__, "cases": {}}
 

@@ -105,10 +105,11 @@ def test_auto_settings_are_resolved_for_this_machine():
     assert args.save_strategy == "no"
 
 
-def test_an_adapter_gathered_from_fsdp_shards_keeps_every_tensor(tmp_path):
-    # FSDP (here on the CPU: gloo, one process) with peft's auto-wrap policy puts `_fsdp_wrapped_module` inside the
-    # module names, by which peft picks an adapter's tensors out of the gathered full state dict; asked with the
-    # wrapped model it finds next to none, so the adapter a launched FSDP training wrote was empty (seen on an H200).
+def _gather_on_rank(rank: int, world: int, folder) -> None:
+    """One rank of an FSDP job on the CPU (gloo): the seeded model wrapped by peft's auto-wrap policy, then
+    ``adapter_state`` as a launched training calls it (the trainer's accelerate calls as accelerate makes them)."""
+    from types import SimpleNamespace
+
     import torch.distributed as dist
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     from peft.utils.other import fsdp_auto_wrap_policy
@@ -116,20 +117,35 @@ def test_an_adapter_gathered_from_fsdp_shards_keeps_every_tensor(tmp_path):
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from reason4rec.llm.training import unwrapped_layout
+    from reason4rec.llm.training import adapter_state
 
+    dist.init_process_group("gloo", init_method=f"file://{folder / 'rendezvous'}", rank=rank, world_size=world)
     config = LlamaConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
     torch.manual_seed(0)
-    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"], modules_to_save=["lm_head"])
-    model = get_peft_model(LlamaForCausalLM(config), lora)
+    model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"], modules_to_save=["lm_head"]))
     expected = {k: v.clone() for k, v in get_peft_model_state_dict(model).items()}
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
-    try:
-        wrapped = FSDP(model, auto_wrap_policy=fsdp_auto_wrap_policy(model), device_id=torch.device("cpu"), use_orig_params=False)
-        with FSDP.state_dict_type(wrapped, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
-            whole = wrapped.state_dict()
-        assert len(get_peft_model_state_dict(wrapped.module, state_dict=whole)) < len(expected)  # peft's own answer
-        gathered = get_peft_model_state_dict(unwrapped_layout(wrapped.module), state_dict=whole)
-    finally:
-        dist.destroy_process_group()
-    assert set(gathered) == set(expected) and all(torch.equal(gathered[k], expected[k]) for k in expected)
+    wrapped = FSDP(model, auto_wrap_policy=fsdp_auto_wrap_policy(model), device_id=torch.device("cpu"), use_orig_params=False)
+
+    def full_state_dict(module):  # accelerate's Accelerator.get_state_dict under FSDP 1 (which offloads to the CPU: here the tensors are there)
+        with FSDP.state_dict_type(module, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=False, rank0_only=True)):
+            return module.state_dict()
+
+    plugin = SimpleNamespace(set_state_dict_type=lambda kind: None)
+    accelerator = SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin), get_state_dict=full_state_dict, unwrap_model=lambda m: m.module, is_main_process=rank == 0)
+    state = adapter_state(SimpleNamespace(is_fsdp_enabled=True, model=wrapped, accelerator=accelerator))
+    torch.save({"state": state, "expected": expected}, folder / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_an_adapter_gathered_from_fsdp_shards_keeps_every_tensor(tmp_path):
+    # FSDP with peft's auto-wrap policy puts `_fsdp_wrapped_module` inside the module names, by which peft picks an
+    # adapter's tensors out of the gathered full state dict: asked with the wrapped model it found next to none, so
+    # the adapter a launched FSDP training wrote was empty (seen on an H200), and it reads modules_to_save through
+    # the wrapped lm_head's own state_dict, a collective that rank 0 alone then entered. Only rank 0 receives the
+    # full state dict; the other ranks must come back empty-handed, not fail on lm_head missing from it.
+    torch.multiprocessing.spawn(_gather_on_rank, args=(2, tmp_path), nprocs=2)
+    rank0, rank1 = (torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1))
+    expected = rank0["expected"]
+    assert set(rank0["state"]) == set(expected) and all(torch.equal(rank0["state"][k], expected[k]) for k in expected)
+    assert any("lm_head" in k for k in expected) and rank1["state"] == {}

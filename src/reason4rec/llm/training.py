@@ -186,10 +186,13 @@ def fit(
 
 def adapter_state(trainer: Trainer) -> dict[str, torch.Tensor]:
     """The trained LoRA weights (PEFT key names) on the CPU. Under FSDP every rank calls this: the
-    shards are gathered into a full state dict first (peft's FSDP recipe saves the same way)."""
+    shards are gathered into a full state dict first (peft's FSDP recipe saves the same way), which
+    only rank 0 receives, so the other ranks get nothing (and write nothing)."""
     if trainer.is_fsdp_enabled:
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-        whole = trainer.accelerator.get_state_dict(trainer.model)
+        whole = trainer.accelerator.get_state_dict(trainer.model)  # a collective: every rank takes part
+        if not trainer.accelerator.is_main_process:
+            return {}  # peft would look up modules_to_save (lm_head) in the empty dict and fail
         state = get_peft_model_state_dict(unwrapped_layout(trainer.accelerator.unwrap_model(trainer.model)), state_dict=whole)
     else:
         state = get_peft_model_state_dict(trainer.model)
