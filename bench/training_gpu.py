@@ -37,12 +37,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 import yaml
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaConfig, LlamaForCausalLM
 
 import reason4rec.llm.training as training
 from reason4rec.llm.base import build_base_model
 from reason4rec.llm.chat import llama3_tokenizer
 from reason4rec.llm.engine import Engine
+from reason4rec.llm.loading import load_tokenizer
 from reason4rec.parameters import Launcher
 from reason4rec.training_launch import launch_training
 
@@ -167,8 +168,8 @@ def main() -> None:
     expert = paper_reasoner(args.steps, args.batch)
     batch = expert["training"]["per_device_train_batch_size"]
     examples = reasoner_examples(batch * args.steps, args.prompt_words, args.response_words)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder)
-    tokens = sum(len(tokenizer(p + r)["input_ids"]) for p, r in zip(examples["prompt"], examples["response"]))
+    tokenizer = load_tokenizer(base)  # the examples as training encodes them: chat template, end of turn
+    tokens = sum(len(training.encode_sft_example(tokenizer, p, r, expert["max_length"])["input_ids"]) for p, r in zip(examples["prompt"], examples["response"]))
     figures.update(batch=batch, steps=args.steps, tokens_per_example=round(tokens / len(examples)))
 
     adapter = None
